@@ -1,0 +1,127 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layering (each arrow is "depends on"):
+//   CLI `assay` → AssayPipeline → AssayStore → Postgres → CLibPQ
+//                               ↘ Kafka → CRdKafka       ↘ DedicatedThreads
+//                 AssayCore (pure domain, no I/O) is used by Store and Pipeline.
+let package = Package(
+    name: "assay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "assay", targets: ["assay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // Runs blocking C calls on threads we own, never on Swift's cooperative pool.
+        .target(name: "DedicatedThreads"),
+
+        // Thin wrappers over the C libraries.
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                "DedicatedThreads",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                "DedicatedThreads",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Pure domain: trace model, decoders. No I/O.
+        .target(name: "AssayCore"),
+
+        // Schema migrations and repositories on PostgreSQL.
+        .target(
+            name: "AssayStore",
+            dependencies: [
+                "AssayCore",
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Long-running services: ingest (and later windows, scoring, outbox).
+        .target(
+            name: "AssayPipeline",
+            dependencies: [
+                "AssayCore",
+                "AssayStore",
+                "Kafka",
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // A throwaway PostgreSQL cluster (initdb + pg_ctl) for `assay demo` and the tests.
+        .target(
+            name: "LocalPostgres",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "assay",
+            dependencies: [
+                "AssayCore",
+                "AssayStore",
+                "AssayPipeline",
+                "Kafka",
+                "LocalPostgres",
+                "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        .testTarget(
+            name: "AssayCoreTests",
+            dependencies: ["AssayCore"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "KafkaTests",
+            dependencies: ["Kafka"]
+        ),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "LocalPostgres"]
+        ),
+        .testTarget(
+            name: "AssayIntegrationTests",
+            dependencies: [
+                "AssayCore", "AssayStore", "AssayPipeline", "Kafka", "Postgres", "LocalPostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,147 @@
+/// One LLM-application trace in Assay's canonical form, whatever wire format it came in.
+///
+/// Times are nanoseconds since the Unix epoch in `Int64` (never `Double`: nanosecond
+/// timestamps exceed 2^53).
+public struct Trace: Sendable, Equatable {
+    /// The id as the producer sent it: `tr-<32 hex>` for MLflow 3, the request id for MLflow 2.
+    public var traceID: String
+    /// The wire format the trace was decoded from.
+    public var format: TraceFormat
+    /// When the request started (event time; windows are keyed on it).
+    public var requestTimeNanos: Int64
+    /// Wall-clock duration of the whole request, when known.
+    public var executionDurationMillis: Int64?
+    public var state: TraceState
+    public var clientRequestID: String?
+    /// Short text of the request and response, as the producer summarised them.
+    public var requestPreview: String?
+    public var responsePreview: String?
+    public var tags: [String: String]
+    public var metadata: [String: String]
+    public var spans: [Span]
+
+    public init(
+        traceID: String,
+        format: TraceFormat,
+        requestTimeNanos: Int64,
+        executionDurationMillis: Int64?,
+        state: TraceState,
+        clientRequestID: String?,
+        requestPreview: String?,
+        responsePreview: String?,
+        tags: [String: String],
+        metadata: [String: String],
+        spans: [Span]
+    ) {
+        self.traceID = traceID
+        self.format = format
+        self.requestTimeNanos = requestTimeNanos
+        self.executionDurationMillis = executionDurationMillis
+        self.state = state
+        self.clientRequestID = clientRequestID
+        self.requestPreview = requestPreview
+        self.responsePreview = responsePreview
+        self.tags = tags
+        self.metadata = metadata
+        self.spans = spans
+    }
+
+    /// The span without a parent, if exactly one such span exists.
+    public var rootSpan: Span? {
+        let roots = spans.filter { $0.parentSpanID == nil }
+        return roots.count == 1 ? roots[0] : nil
+    }
+}
+
+/// Wire formats Assay decodes.
+public enum TraceFormat: String, Sendable, Equatable, CaseIterable {
+    /// MLflow 3 `Trace.to_json()`: `info.trace_id`, RFC 3339 `request_time`, `state`.
+    case mlflow3
+    /// MLflow 2 `Trace.to_json()`: `info.request_id`, `timestamp_ms`, `status`.
+    case mlflow2
+}
+
+/// The outcome of a whole trace.
+public enum TraceState: String, Sendable, Equatable, CaseIterable {
+    case ok = "OK"
+    case error = "ERROR"
+    case inProgress = "IN_PROGRESS"
+    case unspecified = "STATE_UNSPECIFIED"
+}
+
+/// One operation inside a trace.
+public struct Span: Sendable, Equatable {
+    /// 16 lowercase hex digits.
+    public var spanID: String
+    /// 16 lowercase hex digits, or nil for a root span.
+    public var parentSpanID: String?
+    public var name: String
+    /// MLflow span type (`AGENT`, `CHAIN`, `RETRIEVER`, `CHAT_MODEL`, `TOOL`, ...), if set.
+    public var spanType: String?
+    public var startTimeNanos: Int64
+    public var endTimeNanos: Int64?
+    public var status: SpanStatus
+    /// The span's inputs and outputs (MLflow `mlflow.spanInputs` / `mlflow.spanOutputs`, JSON-decoded).
+    public var inputs: JSONValue?
+    public var outputs: JSONValue?
+    /// Every other attribute. MLflow attribute values are JSON-encoded strings; they are
+    /// stored decoded when they parse as JSON and as a plain string otherwise.
+    public var attributes: [String: JSONValue]
+    public var events: [SpanEvent]
+
+    public init(
+        spanID: String,
+        parentSpanID: String?,
+        name: String,
+        spanType: String?,
+        startTimeNanos: Int64,
+        endTimeNanos: Int64?,
+        status: SpanStatus,
+        inputs: JSONValue?,
+        outputs: JSONValue?,
+        attributes: [String: JSONValue],
+        events: [SpanEvent]
+    ) {
+        self.spanID = spanID
+        self.parentSpanID = parentSpanID
+        self.name = name
+        self.spanType = spanType
+        self.startTimeNanos = startTimeNanos
+        self.endTimeNanos = endTimeNanos
+        self.status = status
+        self.inputs = inputs
+        self.outputs = outputs
+        self.attributes = attributes
+        self.events = events
+    }
+}
+
+/// A span's status (OpenTelemetry codes).
+public struct SpanStatus: Sendable, Equatable {
+    public enum Code: String, Sendable, Equatable, CaseIterable {
+        case unset = "UNSET"
+        case ok = "OK"
+        case error = "ERROR"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(code: Code, message: String = "") {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Something that happened at a point in a span (an exception, a log line).
+public struct SpanEvent: Sendable, Equatable {
+    public var name: String
+    public var timeNanos: Int64
+    public var attributes: [String: JSONValue]
+
+    public init(name: String, timeNanos: Int64, attributes: [String: JSONValue]) {
+        self.name = name
+        self.timeNanos = timeNanos
+        self.attributes = attributes
+    }
+}
