@@ -118,6 +118,7 @@ public struct Span: Sendable, Equatable {
 
 /// A span's status (OpenTelemetry codes).
 public struct SpanStatus: Sendable, Equatable {
+    /// The OpenTelemetry status code (MLflow writes it as `STATUS_CODE_OK` etc.).
     public enum Code: String, Sendable, Equatable, CaseIterable {
         case unset = "UNSET"
         case ok = "OK"
