@@ -54,6 +54,9 @@ let package = Package(
         // Pure domain: trace model, decoders. No I/O.
         .target(name: "AssayCore"),
 
+        // Scorers: text extraction from traces, deterministic code scorers (and, later, LLM judges).
+        .target(name: "AssayScoring", dependencies: ["AssayCore"]),
+
         // Schema migrations and repositories on PostgreSQL.
         .target(
             name: "AssayStore",
@@ -86,6 +89,12 @@ let package = Package(
             ]
         ),
 
+        // Helpers shared by test targets (JSON Schema checks, fixtures); never linked into `assay`.
+        .target(
+            name: "AssayTestSupport",
+            dependencies: ["AssayCore"]
+        ),
+
         .executableTarget(
             name: "assay",
             dependencies: [
@@ -103,7 +112,12 @@ let package = Package(
 
         .testTarget(
             name: "AssayCoreTests",
-            dependencies: ["AssayCore"],
+            dependencies: ["AssayCore", "AssayTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "AssayScoringTests",
+            dependencies: ["AssayScoring", "AssayCore", "AssayTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -117,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "AssayIntegrationTests",
             dependencies: [
-                "AssayCore", "AssayStore", "AssayPipeline", "Kafka", "Postgres", "LocalPostgres",
+                "AssayCore", "AssayStore", "AssayPipeline", "AssayTestSupport", "Kafka", "Postgres", "LocalPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")]

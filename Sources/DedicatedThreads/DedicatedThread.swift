@@ -26,7 +26,7 @@ public enum DedicatedThreadError: Error, CustomStringConvertible, Sendable {
 public final class DedicatedThread: @unchecked Sendable {
     public let name: String
     private let condition = NSCondition()
-    private var jobs: [@Sendable () -> Void] = []
+    private var jobs: [(@Sendable () -> Void)?] = []
     private var jobsHead = 0
     private var isStopping = false
     private let exited = DispatchSemaphore(value: 0)
@@ -68,12 +68,18 @@ public final class DedicatedThread: @unchecked Sendable {
         return try withoutActuallyEscaping(body) { escapable in
             let box = ResultBox<T>()
             let done = DispatchSemaphore(value: 0)
-            let unsafeBody = UnsafeSendable(escapable)
+            // The job closure may outlive this call (the worker holds it until its loop
+            // iteration ends), so it reaches `escapable` only through a box that drops it
+            // before signalling; otherwise withoutActuallyEscaping traps.
+            let bodyBox = BodyBox(escapable)
             let queued = submit {
-                box.result = Result { try unsafeBody.value() }
+                box.result = bodyBox.runOnce()
                 done.signal()
             }
-            guard queued else { throw DedicatedThreadError.shutDown(threadName: name) }
+            guard queued else {
+                bodyBox.discard()
+                throw DedicatedThreadError.shutDown(threadName: name)
+            }
             done.wait()
             // The semaphore orders the write on this thread before this read.
             return try box.result!.get()
@@ -117,14 +123,16 @@ public final class DedicatedThread: @unchecked Sendable {
                 condition.unlock()
                 break
             }
+            // Take the job out so the queue does not keep its captures alive.
             let job = jobs[jobsHead]
+            jobs[jobsHead] = nil
             jobsHead += 1
             if jobsHead > 64 && jobsHead * 2 > jobs.count {
                 jobs.removeFirst(jobsHead)
                 jobsHead = 0
             }
             condition.unlock()
-            job()
+            job?()
         }
         exited.signal()
     }
@@ -137,9 +145,18 @@ private final class ResultBox<T>: @unchecked Sendable {
 
 /// Carries a non-Sendable closure across a thread hop whose ordering is enforced by a
 /// semaphore (the caller blocks until the closure has run), so it is never used concurrently.
-private struct UnsafeSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// The closure is released as soon as it has run, before the caller is signalled.
+private final class BodyBox<T>: @unchecked Sendable {
+    private var body: (() throws -> T)?
+    init(_ body: @escaping () throws -> T) { self.body = body }
+
+    func runOnce() -> Result<T, Error>? {
+        guard let body else { return nil }
+        self.body = nil
+        return Result { try body() }
+    }
+
+    func discard() { body = nil }
 }
 
 /// A process-wide counter for thread identities.

@@ -90,6 +90,20 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// Like ``enqueue(_:onDelivery:)``, but when the local queue is full it waits for
+    /// room (the poll thread drains it) instead of failing.
+    public func enqueueWaitingForRoom(_ message: ProducerMessage, onDelivery: @escaping @Sendable (Result<DeliveryReport, KafkaError>) -> Void) async throws {
+        while true {
+            do {
+                try enqueue(message, onDelivery: onDelivery)
+                return
+            } catch {
+                guard error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue else { throw error }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Publishes a message and waits for its delivery report.
     public func send(_ message: ProducerMessage) async throws -> DeliveryReport {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DeliveryReport, Error>) in

@@ -1,0 +1,36 @@
+# Assay: `make demo` runs the whole pipeline on embedded defaults; `make test` runs every test.
+# Both install missing Debian packages first (scripts/install-deps.sh).
+
+SWIFT ?= swift
+export PATH := /opt/swift/usr/bin:$(PATH)
+SWIFT_BUILD_FLAGS ?=
+
+.PHONY: all deps build release test demo migrations check-migrations clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+
+release: deps
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
+
+# The whole suite: unit tests, and integration tests against a throwaway PostgreSQL
+# cluster (or $$DATABASE_URL) and librdkafka's in-process mock cluster.
+test: deps
+	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
+
+demo: deps
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product assay
+	$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/assay demo
+
+# Regenerate the migrations compiled into the binary from schemas/postgres/*.sql.
+migrations:
+	scripts/embed-migrations.sh
+
+clean:
+	rm -rf .build

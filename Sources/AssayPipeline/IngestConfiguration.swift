@@ -1,0 +1,40 @@
+import AssayCore
+import Kafka
+
+/// Settings of one ingest replica.
+public struct IngestConfiguration: Sendable {
+    /// Kafka bootstrap servers, `host:port[,...]`.
+    public var brokers: String
+    /// Consumer group; all replicas of one deployment share it.
+    public var groupID: String = "assay"
+    public var tracesTopic: String = "traces"
+    /// Messages per poll, written to PostgreSQL in one transaction.
+    public var batchSize: Int = 1000
+    /// How long one poll waits for a first message.
+    public var pollTimeout: Duration = .milliseconds(250)
+    public var decodeLimits = DecodeLimits()
+    public var sessionTimeout: Duration = .seconds(45)
+    public var heartbeatInterval: Duration = .seconds(3)
+    /// Raw librdkafka consumer properties (escape hatch).
+    public var kafkaOptions: [String: String] = [:]
+    /// Name shown in logs and as the Kafka client id.
+    public var replicaName: String = "assay"
+    /// Fault injection for crash tests: after this many batches are durable in PostgreSQL,
+    /// the process kills itself with SIGKILL before committing to Kafka. Never set in production.
+    public var crashAfterDurableBatches: Int?
+
+    public init(brokers: String) {
+        self.brokers = brokers
+    }
+
+    var consumerConfiguration: KafkaConsumerConfiguration {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: groupID)
+        configuration.clientID = replicaName
+        configuration.sessionTimeout = sessionTimeout
+        configuration.heartbeatInterval = heartbeatInterval
+        configuration.autoOffsetReset = .error
+        configuration.maxMessageBytes = max(decodeLimits.maxMessageBytes * 2, 8 * 1024 * 1024)
+        configuration.rawOptions = kafkaOptions
+        return configuration
+    }
+}

@@ -1,0 +1,400 @@
+import AssayCore
+import AssayStore
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Counters of one replica, for the demo summary and tests.
+public struct IngestStatistics: Sendable, Equatable {
+    public var messagesConsumed = 0
+    public var tracesInserted = 0
+    public var traceRepeats = 0
+    public var deadLetters = 0
+    public var alreadyDurable = 0
+    public var batchesWritten = 0
+    public var retentionGaps = 0
+    public var writeRetries = 0
+    /// Partitions this replica holds right now.
+    public var assignedPartitions = 0
+
+    public init() {}
+}
+
+/// One ingest replica: reads the traces topic as a member of the consumer group and makes
+/// every message durable in PostgreSQL, as a trace or as a dead letter, exactly once.
+///
+/// Per poll: decode (invalid messages become dead letters), write the batch and the
+/// partitions' next offsets in one transaction (`IngestStore`), then commit those offsets
+/// to Kafka for lag tools. On assignment, partitions start at the offsets stored in
+/// PostgreSQL. When PostgreSQL is unavailable, the assigned partitions are paused and the
+/// write is retried with backoff while the consumer stays in the group.
+public final class IngestService: Service, Sendable {
+    private let configuration: IngestConfiguration
+    private let pool: PostgresPool
+    private let store: IngestStore
+    private let logger: Logger
+    private let statistics = Mutex(IngestStatistics())
+    private let metrics: IngestMetrics
+
+    public init(configuration: IngestConfiguration, pool: PostgresPool, logger: Logger) {
+        self.configuration = configuration
+        self.pool = pool
+        self.store = IngestStore(groupID: configuration.groupID)
+        var logger = logger
+        logger[metadataKey: "replica"] = "\(configuration.replicaName)"
+        self.logger = logger
+        self.metrics = IngestMetrics(topic: configuration.tracesTopic)
+    }
+
+    /// A snapshot of this replica's counters.
+    public var currentStatistics: IngestStatistics { statistics.withLock { $0 } }
+
+    public func run() async throws {
+        let listener = StoredOffsetsListener(pool: pool, store: store, logger: logger)
+        let consumer = try KafkaConsumer(configuration: configuration.consumerConfiguration, listener: listener, logger: logger)
+        do {
+            try await consumer.subscribe(topics: [configuration.tracesTopic])
+            logger.info("ingest started", metadata: ["kafka.group": "\(configuration.groupID)", "kafka.topic": "\(configuration.tracesTopic)"])
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let batch = try await consumer.poll(maxMessages: configuration.batchSize, timeout: configuration.pollTimeout)
+                for event in batch.events {
+                    try await handle(event, consumer: consumer)
+                }
+                guard !batch.messages.isEmpty else { continue }
+                try await ingest(batch.messages, consumer: consumer)
+            }
+        } catch {
+            logger.error("ingest stopped on an error", metadata: ["error": "\(error)"])
+            await consumer.close()
+            throw error
+        }
+        logger.info("ingest shutting down: leaving the group")
+        await consumer.close()
+    }
+
+    // MARK: - One batch
+
+    private func ingest(_ messages: [ConsumerMessage], consumer: KafkaConsumer) async throws {
+        let batch = Self.decode(messages, limits: configuration.decodeLimits)
+        metrics.consumed(messages)
+        statistics.withLock { $0.messagesConsumed += messages.count }
+
+        guard let result = try await writeDurably(batch, consumer: consumer) else { return }
+        let batchesWritten = statistics.withLock { $0.batchesWritten + 1 }
+        if let crashAfter = configuration.crashAfterDurableBatches, batchesWritten >= crashAfter {
+            logger.critical("fault injection: crashing after a durable batch, before the Kafka commit")
+            kill(getpid(), SIGKILL)
+        }
+        statistics.withLock {
+            $0.tracesInserted += result.tracesInserted
+            $0.traceRepeats += result.traceRepeats
+            $0.deadLetters += result.deadLettersInserted
+            $0.alreadyDurable += result.alreadyDurable
+            $0.batchesWritten += 1
+        }
+        metrics.written(result)
+        if result.deadLettersInserted > 0 {
+            for letter in batch.deadLetters {
+                logger.info("dead letter", metadata: [
+                    "kafka.partition": "\(letter.source.partition)", "kafka.offset": "\(letter.source.offset)",
+                    "reason": "\(letter.reason)", "detail": "\(letter.detail)",
+                ])
+            }
+        }
+
+        let commits = Dictionary(uniqueKeysWithValues: result.nextOffsets.map { (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
+        do {
+            try await consumer.commit(commits)
+        } catch {
+            // PostgreSQL holds the offsets that matter; Kafka's copy only serves lag tools.
+            logger.info("kafka offset commit failed; will commit with the next batch", metadata: ["error": "\(error)"])
+        }
+        // A replica that read from behind the stored offsets (Kafka's committed offsets
+        // were used, or another replica wrote meanwhile) jumps ahead instead of re-reading.
+        for (key, next) in result.nextOffsets {
+            if let range = batch.ranges[key], next > range.upperBound {
+                try? await consumer.seek(TopicPartition(topic: key.topic, partition: key.partition), to: .exact(next))
+            }
+        }
+    }
+
+    /// Turns messages into traces and dead letters; pure apart from the decoder.
+    static func decode(_ messages: [ConsumerMessage], limits: DecodeLimits) -> IngestBatch {
+        var batch = IngestBatch()
+        for message in messages {
+            let source = SourcePosition(partition: PartitionKey(topic: message.topicPartition.topic, partition: message.topicPartition.partition), offset: message.offset)
+            batch.cover(source)
+            switch MessageDecoding.decode(payload: message.value, limits: limits) {
+            case .success(let trace):
+                batch.traces.append((trace: trace, source: source))
+            case .failure(let rejection):
+                batch.deadLetters.append(DeadLetter(
+                    source: source, reason: rejection.reason.rawValue, detail: rejection.detail,
+                    payload: message.value, key: message.key, headers: message.headers))
+            }
+        }
+        return batch
+    }
+
+    /// Writes until it succeeds, pausing the partitions while PostgreSQL is unavailable.
+    /// Returns nil when shutdown began before the write succeeded (the batch is not
+    /// committed, so the partitions' next owner reads it again).
+    private func writeDurably(_ batch: IngestBatch, consumer: KafkaConsumer) async throws -> IngestWriteResult? {
+        var pending = batch
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+        var paused: [TopicPartition] = []
+        while true {
+            do {
+                let toWrite = pending
+                let result = try await pool.withConnection { [store] connection in
+                    try store.write(toWrite, on: connection)
+                }
+                if !paused.isEmpty {
+                    try await consumer.resume(paused)
+                    paused = []
+                    logger.info("PostgreSQL is back; partitions resumed")
+                }
+                return result
+            } catch let error as PostgresError where Self.isDataError(error) {
+                // A value PostgreSQL refuses (it passed our decoder): find the culprits one by
+                // one and keep them as dead letters, so they cannot stall the partition.
+                logger.warning("batch rejected by PostgreSQL; writing its messages one by one", metadata: ["error": "\(error)"])
+                let result = try await writeIndividually(pending)
+                if !paused.isEmpty { try await consumer.resume(paused) }
+                return result
+            } catch {
+                statistics.withLock { $0.writeRetries += 1 }
+                metrics.writeRetry()
+                if Task.isShuttingDownGracefully || Task.isCancelled {
+                    logger.warning("shutting down with an unwritten batch; it stays uncommitted and will be read again", metadata: ["error": "\(error)"])
+                    return nil
+                }
+                if paused.isEmpty {
+                    paused = Array(try await consumer.assignment())
+                    try await consumer.pause(paused)
+                    logger.warning("PostgreSQL write failed; partitions paused, retrying with backoff", metadata: ["error": "\(error)"])
+                }
+                // Wait, but keep serving the group (paused partitions deliver nothing).
+                let wait = backoff.next()
+                let deadline = ContinuousClock.now.advanced(by: wait)
+                while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully {
+                    let idle = try await consumer.poll(maxMessages: 1, timeout: min(wait, .milliseconds(200)))
+                    let revoked = Set(idle.events.flatMap { event -> [PartitionKey] in
+                        if case .revoked(let partitions) = event { return partitions.map { PartitionKey(topic: $0.topic, partition: $0.partition) } }
+                        return []
+                    })
+                    if !revoked.isEmpty {
+                        pending = pending.dropping(revoked)
+                        paused.removeAll { revoked.contains(PartitionKey(topic: $0.topic, partition: $0.partition)) }
+                    }
+                    for event in idle.events {
+                        if case .assigned(let assigned) = event {
+                            // New partitions join the pause until the database is back.
+                            let fresh = Array(assigned.keys)
+                            try await consumer.pause(fresh)
+                            paused += fresh
+                        }
+                    }
+                    if pending.isEmpty {
+                        // Every partition of the batch moved to another replica.
+                        if !paused.isEmpty { try await consumer.resume(paused) }
+                        return IngestWriteResult()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes each message of a batch in its own transaction; a message PostgreSQL refuses
+    /// becomes a `store_rejected` dead letter.
+    private func writeIndividually(_ batch: IngestBatch) async throws -> IngestWriteResult {
+        var total = IngestWriteResult()
+        var singles: [IngestBatch] = []
+        for item in batch.traces {
+            var single = IngestBatch()
+            single.cover(item.source)
+            single.traces = [item]
+            singles.append(single)
+        }
+        for letter in batch.deadLetters {
+            var single = IngestBatch()
+            single.cover(letter.source)
+            single.deadLetters = [letter]
+            singles.append(single)
+        }
+        singles.sort { ($0.ranges.first?.value.lowerBound ?? 0) < ($1.ranges.first?.value.lowerBound ?? 0) }
+        for single in singles {
+            let result: IngestWriteResult
+            do {
+                result = try await pool.withConnection { [store] connection in try store.write(single, on: connection) }
+            } catch let error as PostgresError where Self.isDataError(error) {
+                guard let item = single.traces.first else { throw error }
+                var rejected = IngestBatch()
+                rejected.cover(item.source)
+                rejected.deadLetters = [DeadLetter(
+                    source: item.source, reason: "store_rejected",
+                    detail: "PostgreSQL refused trace \(item.trace.traceID): \(error.description)",
+                    payload: nil)]
+                let toWrite = rejected
+                result = try await pool.withConnection { [store] connection in try store.write(toWrite, on: connection) }
+            }
+            total.tracesInserted += result.tracesInserted
+            total.traceRepeats += result.traceRepeats
+            total.spansInserted += result.spansInserted
+            total.deadLettersInserted += result.deadLettersInserted
+            total.alreadyDurable += result.alreadyDurable
+            total.nextOffsets.merge(result.nextOffsets) { max($0, $1) }
+        }
+        return total
+    }
+
+    /// Errors about the data itself (class 22 data exception, 23 integrity, 54 limits):
+    /// retrying cannot help.
+    static func isDataError(_ error: PostgresError) -> Bool {
+        guard let state = error.sqlState, !error.connectionBroken else { return false }
+        return state.hasPrefix("22") || (state.hasPrefix("23") && state != "23505") || state.hasPrefix("54")
+    }
+
+    // MARK: - Events
+
+    private func handle(_ event: ConsumerEvent, consumer: KafkaConsumer) async throws {
+        switch event {
+        case .assigned(let partitions):
+            statistics.withLock { $0.assignedPartitions = partitions.count }
+        case .revoked:
+            statistics.withLock { $0.assignedPartitions = 0 }
+        case .error(let error):
+            if error.isFatal { throw error }
+            logger.info("kafka reported an error; librdkafka retries", metadata: ["error": "\(error)"])
+        case .offsetReset(let tp, let offset, let reason):
+            try await repositionAfterReset(tp, attemptedOffset: offset, reason: reason, consumer: consumer)
+        }
+    }
+
+    /// A partition lost its position (its offset is out of range or there was none). Decide
+    /// where it continues, and record data that retention deleted before we read it.
+    private func repositionAfterReset(_ tp: TopicPartition, attemptedOffset: Int64, reason: String, consumer: KafkaConsumer) async throws {
+        let key = PartitionKey(topic: tp.topic, partition: tp.partition)
+        let stored = try await pool.withConnection { [store] connection in
+            try store.storedOffsets(topic: tp.topic, partitions: [tp.partition], on: connection)[tp.partition]
+        }
+        let (low, high) = try await consumer.watermarks(tp)
+        guard let stored else {
+            logger.info("no stored offset; starting at the beginning", metadata: ["kafka.partition": "\(tp)", "kafka.low": "\(low)"])
+            try await consumer.restart(tp, at: .beginning)
+            return
+        }
+        if stored < low {
+            let recorded = try await pool.withConnection { [store] connection in
+                try store.recordRetentionGap(key, from: stored, to: low, on: connection)
+            }
+            statistics.withLock { $0.retentionGaps += 1 }
+            metrics.retentionGap(lost: low - stored)
+            logger.error("data lost to retention before it was read", metadata: [
+                "kafka.partition": "\(tp)", "gap.from": "\(stored)", "gap.to": "\(low)",
+                "gap.messages": "\(low - stored)", "recorded": "\(recorded)",
+            ])
+            try await consumer.restart(tp, at: .exact(low))
+        } else if stored > high {
+            logger.error("stored offset is beyond the end of the partition (was the topic recreated?); re-reading it from the beginning", metadata: [
+                "kafka.partition": "\(tp)", "stored": "\(stored)", "kafka.low": "\(low)", "kafka.high": "\(high)", "reason": "\(reason)",
+            ])
+            try await pool.withConnection { [store] connection in try store.resetOffset(key, to: low, on: connection) }
+            try await consumer.restart(tp, at: .exact(low))
+        } else {
+            logger.info("partition restarted at its stored offset", metadata: ["kafka.partition": "\(tp)", "offset": "\(stored)", "reason": "\(reason)"])
+            try await consumer.restart(tp, at: .exact(stored))
+        }
+    }
+}
+
+extension IngestBatch {
+    /// This batch without the messages of the given partitions.
+    func dropping(_ partitions: Set<PartitionKey>) -> IngestBatch {
+        var copy = self
+        copy.traces.removeAll { partitions.contains($0.source.partition) }
+        copy.deadLetters.removeAll { partitions.contains($0.source.partition) }
+        for key in partitions { copy.ranges[key] = nil }
+        return copy
+    }
+}
+
+/// Reads start offsets from PostgreSQL when partitions are assigned.
+///
+/// Runs on the consumer's poll thread (a thread of our own), so it may block on the pool.
+/// If PostgreSQL cannot answer, it throws and the consumer falls back to Kafka's committed
+/// offsets, which never run ahead of PostgreSQL's; the store skips what is already durable.
+struct StoredOffsetsListener: ConsumerRebalanceListener {
+    let pool: PostgresPool
+    let store: IngestStore
+    let logger: Logger
+
+    func startingOffsets(for partitions: [TopicPartition]) throws -> [TopicPartition: KafkaOffset] {
+        var result: [TopicPartition: KafkaOffset] = [:]
+        for (topic, list) in Dictionary(grouping: partitions, by: \.topic) {
+            let stored = try pool.withConnectionBlocking { connection in
+                try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection)
+            }
+            for tp in list {
+                result[tp] = stored[tp.partition].map { .exact($0) } ?? .beginning
+            }
+        }
+        logger.info("starting offsets from PostgreSQL", metadata: ["offsets": "\(result.map { "\($0.key)@\($0.value)" }.sorted())"])
+        return result
+    }
+
+    func partitionsRevoked(_ partitions: [TopicPartition]) {}
+}
+
+/// Exponential backoff with full jitter.
+struct Backoff {
+    let initial: Duration
+    let maximum: Duration
+    private var current: Duration
+
+    init(initial: Duration, maximum: Duration) {
+        self.initial = initial
+        self.maximum = maximum
+        self.current = initial
+    }
+
+    mutating func next() -> Duration {
+        let ceiling = current
+        current = min(current * 2, maximum)
+        let fraction = Double.random(in: 0.5...1.0)
+        return ceiling * fraction
+    }
+}
+
+/// swift-metrics instruments of the ingest path (no-ops until a backend is bootstrapped).
+struct IngestMetrics: Sendable {
+    let topic: String
+
+    func consumed(_ messages: [ConsumerMessage]) {
+        for (partition, list) in Dictionary(grouping: messages, by: \.topicPartition.partition) {
+            Counter(label: "assay_messages_consumed_total", dimensions: [("topic", topic), ("partition", String(partition))]).increment(by: list.count)
+        }
+    }
+
+    func written(_ result: IngestWriteResult) {
+        Counter(label: "assay_traces_stored_total", dimensions: [("topic", topic)]).increment(by: result.tracesInserted)
+        if result.deadLettersInserted > 0 {
+            Counter(label: "assay_dead_letters_total", dimensions: [("topic", topic)]).increment(by: result.deadLettersInserted)
+        }
+        if result.alreadyDurable > 0 {
+            Counter(label: "assay_messages_already_durable_total", dimensions: [("topic", topic)]).increment(by: result.alreadyDurable)
+        }
+    }
+
+    func writeRetry() {
+        Counter(label: "assay_batch_write_retries_total", dimensions: [("topic", topic)]).increment()
+    }
+
+    func retentionGap(lost: Int64) {
+        Counter(label: "assay_retention_lost_messages_total", dimensions: [("topic", topic)]).increment(by: Int(lost))
+    }
+}

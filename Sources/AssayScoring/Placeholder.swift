@@ -1,0 +1,1 @@
+// Scorers live here.

@@ -1,0 +1,368 @@
+import AssayCore
+import Logging
+import Postgres
+
+/// A Kafka partition, named without depending on the Kafka module.
+public struct PartitionKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public static func < (lhs: PartitionKey, rhs: PartitionKey) -> Bool {
+        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
+    }
+
+    public var description: String { "\(topic)/\(partition)" }
+}
+
+/// Where a message came from.
+public struct SourcePosition: Hashable, Sendable {
+    public var partition: PartitionKey
+    public var offset: Int64
+
+    public init(partition: PartitionKey, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// A message that is not a trace, kept with everything needed to look at it again.
+public struct DeadLetter: Sendable, Equatable {
+    public var source: SourcePosition
+    /// A `RejectionReason` raw value, or `retention_gap`.
+    public var reason: String
+    public var detail: String
+    public var payload: [UInt8]?
+    public var key: [UInt8]?
+    public var headers: [(name: String, value: [UInt8]?)]
+    /// For retention gaps: the first offset after the lost range.
+    public var gapEndOffset: Int64?
+
+    public init(source: SourcePosition, reason: String, detail: String, payload: [UInt8]?, key: [UInt8]? = nil, headers: [(name: String, value: [UInt8]?)] = [], gapEndOffset: Int64? = nil) {
+        self.source = source
+        self.reason = reason
+        self.detail = detail
+        self.payload = payload
+        self.key = key
+        self.headers = headers
+        self.gapEndOffset = gapEndOffset
+    }
+
+    public static func == (lhs: DeadLetter, rhs: DeadLetter) -> Bool {
+        lhs.source == rhs.source && lhs.reason == rhs.reason && lhs.detail == rhs.detail && lhs.payload == rhs.payload
+            && lhs.key == rhs.key && lhs.gapEndOffset == rhs.gapEndOffset
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+    }
+}
+
+/// Everything decoded from one poll, to be made durable in one transaction.
+public struct IngestBatch: Sendable {
+    public var traces: [(trace: Trace, source: SourcePosition)] = []
+    public var deadLetters: [DeadLetter] = []
+    /// Per partition: the first offset read and the next offset to read (last + 1).
+    public var ranges: [PartitionKey: Range<Int64>] = [:]
+
+    public init() {}
+
+    /// Extends the partition's range to cover `offset`.
+    public mutating func cover(_ source: SourcePosition) {
+        if let range = ranges[source.partition] {
+            ranges[source.partition] = min(range.lowerBound, source.offset)..<max(range.upperBound, source.offset + 1)
+        } else {
+            ranges[source.partition] = source.offset..<(source.offset + 1)
+        }
+    }
+
+    public var isEmpty: Bool { ranges.isEmpty }
+}
+
+/// What one batch write did.
+public struct IngestWriteResult: Sendable, Equatable {
+    /// Traces inserted for the first time.
+    public var tracesInserted = 0
+    /// Traces whose id was already stored (the producer published the id again).
+    public var traceRepeats = 0
+    public var spansInserted = 0
+    public var deadLettersInserted = 0
+    /// Messages skipped because their offsets were already durable (a replay after a
+    /// crash or a stale batch from a fenced replica).
+    public var alreadyDurable = 0
+    /// The next offset per partition, as stored; commit these to Kafka.
+    public var nextOffsets: [PartitionKey: Int64] = [:]
+
+    public init() {}
+}
+
+/// Writes ingest batches and owns the per-partition offsets in `consumer_offsets`.
+///
+/// Exactly-once comes from three rules, all in one transaction per batch:
+/// 1. the offset rows of the batch's partitions are locked (`FOR UPDATE`, in partition
+///    order, so concurrent writers cannot deadlock on them);
+/// 2. messages below the stored next offset are already durable and are skipped, so a
+///    replay or a stale batch from a replica that lost its partitions writes nothing twice;
+/// 3. the stored offset only moves forward (`GREATEST`), together with the data.
+/// Inserts are idempotent besides (trace_id, (trace_id, span_id), (topic, partition, offset)).
+public struct IngestStore: Sendable {
+    public let groupID: String
+
+    public init(groupID: String) {
+        self.groupID = groupID
+    }
+
+    /// The stored next offset of each listed partition that has one.
+    public func storedOffsets(topic: String, partitions: [Int32], on connection: PostgresConnection) throws -> [Int32: Int64] {
+        let rows = try connection.query(
+            "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])",
+            [.text(groupID), .text(topic), .text(Self.intArray(partitions.map(Int64.init)))])
+        var result: [Int32: Int64] = [:]
+        for row in rows { result[Int32(try row.int(0))] = try row.int64(1) }
+        return result
+    }
+
+    /// Makes a batch durable and returns the offsets to commit to Kafka.
+    public func write(_ batch: IngestBatch, on connection: PostgresConnection) throws -> IngestWriteResult {
+        guard !batch.isEmpty else { return IngestWriteResult() }
+        return try connection.transaction { connection in
+            var result = IngestWriteResult()
+            let stored = try lockOffsets(batch.ranges, on: connection)
+
+            let traces = batch.traces.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
+            let deadLetters = batch.deadLetters.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
+            result.alreadyDurable = (batch.traces.count - traces.count) + (batch.deadLetters.count - deadLetters.count)
+
+            if !traces.isEmpty {
+                let counts = try insertTraces(traces, on: connection)
+                result.tracesInserted = counts.inserted
+                result.traceRepeats = counts.repeats
+                result.spansInserted = counts.spans
+            }
+            for letter in deadLetters {
+                result.deadLettersInserted += try insertDeadLetter(letter, on: connection)
+            }
+            result.nextOffsets = try advanceOffsets(batch.ranges, on: connection)
+            return result
+        }
+    }
+
+    /// Records that `[from, to)` of a partition was deleted by retention before it was
+    /// read, and moves the stored offset to `to`, in one transaction. Returns false when
+    /// the stored offset had already moved past `from` (another replica recorded it).
+    public func recordRetentionGap(_ partition: PartitionKey, from: Int64, to: Int64, on connection: PostgresConnection) throws -> Bool {
+        try connection.transaction { connection in
+            let stored = try lockOffsets([partition: from..<from], on: connection)
+            guard let current = stored[partition], current == from, to > from else { return false }
+            let letter = DeadLetter(
+                source: SourcePosition(partition: partition, offset: from),
+                reason: "retention_gap",
+                detail: "offsets \(from)..<\(to) of \(partition) were deleted by the broker's retention before Assay read them (\(to - from) messages lost)",
+                payload: nil,
+                gapEndOffset: to)
+            _ = try insertDeadLetter(letter, on: connection)
+            _ = try connection.execute(
+                "UPDATE consumer_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3",
+                [.text(groupID), .text(partition.topic), .text(String(partition.partition)), .text(String(to))])
+            return true
+        }
+    }
+
+    /// Sets a partition's stored offset unconditionally (e.g. after the topic was recreated).
+    public func resetOffset(_ partition: PartitionKey, to offset: Int64, on connection: PostgresConnection) throws {
+        _ = try connection.execute(
+            """
+            INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+            """,
+            [.text(groupID), .text(partition.topic), .text(String(partition.partition)), .text(String(offset))])
+    }
+
+    // MARK: - Offsets
+
+    /// Creates missing offset rows at the batch's first offsets, then locks all rows of the
+    /// batch in partition order and returns their stored next offsets.
+    private func lockOffsets(_ ranges: [PartitionKey: Range<Int64>], on connection: PostgresConnection) throws -> [PartitionKey: Int64] {
+        var stored: [PartitionKey: Int64] = [:]
+        let byTopic = Dictionary(grouping: ranges.keys, by: \.topic)
+        for topic in byTopic.keys.sorted() {
+            let keys = byTopic[topic, default: []].sorted()
+            let partitions = Self.intArray(keys.map { Int64($0.partition) })
+            let firsts = Self.intArray(keys.map { ranges[$0]?.lowerBound ?? 0 })
+            _ = try connection.execute(
+                """
+                INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+                SELECT $1, $2, p, f FROM unnest($3::int[], $4::bigint[]) AS t(p, f)
+                ON CONFLICT (group_id, topic, partition) DO NOTHING
+                """,
+                [.text(groupID), .text(topic), .text(partitions), .text(firsts)])
+            let rows = try connection.query(
+                """
+                SELECT partition, next_offset FROM consumer_offsets
+                WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])
+                ORDER BY partition FOR UPDATE
+                """,
+                [.text(groupID), .text(topic), .text(partitions)])
+            for row in rows {
+                stored[PartitionKey(topic: topic, partition: Int32(try row.int(0)))] = try row.int64(1)
+            }
+        }
+        return stored
+    }
+
+    private func advanceOffsets(_ ranges: [PartitionKey: Range<Int64>], on connection: PostgresConnection) throws -> [PartitionKey: Int64] {
+        var next: [PartitionKey: Int64] = [:]
+        let byTopic = Dictionary(grouping: ranges.keys, by: \.topic)
+        for topic in byTopic.keys.sorted() {
+            let keys = byTopic[topic, default: []].sorted()
+            let rows = try connection.query(
+                """
+                UPDATE consumer_offsets c SET next_offset = GREATEST(c.next_offset, v.n), updated_at = now()
+                FROM unnest($3::int[], $4::bigint[]) AS v(p, n)
+                WHERE c.group_id = $1 AND c.topic = $2 AND c.partition = v.p
+                RETURNING c.partition, c.next_offset
+                """,
+                [.text(groupID), .text(topic),
+                 .text(Self.intArray(keys.map { Int64($0.partition) })),
+                 .text(Self.intArray(keys.map { ranges[$0]?.upperBound ?? 0 }))])
+            for row in rows {
+                next[PartitionKey(topic: topic, partition: Int32(try row.int(0)))] = try row.int64(1)
+            }
+        }
+        return next
+    }
+
+    // MARK: - Traces
+
+    private func insertTraces(_ traces: [(trace: Trace, source: SourcePosition)], on connection: PostgresConnection) throws -> (inserted: Int, repeats: Int, spans: Int) {
+        // One row per trace id within the batch (the first one wins, like across batches);
+        // repeats are counted so `deliveries` says how often an id was published.
+        var firstIndex: [String: Int] = [:]
+        var occurrences: [Int] = []
+        var unique: [(trace: Trace, source: SourcePosition)] = []
+        for item in traces {
+            if let index = firstIndex[item.trace.traceID] {
+                occurrences[index] += 1
+            } else {
+                firstIndex[item.trace.traceID] = unique.count
+                unique.append(item)
+                occurrences.append(1)
+            }
+        }
+        try connection.executeScript(Self.createStageTables)
+        _ = try connection.copyFrom("COPY stage_traces FROM STDIN") { writer in
+            for (index, item) in unique.enumerated() {
+                try writer.writeRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: occurrences[index]))
+            }
+        }
+        _ = try connection.copyFrom("COPY stage_spans FROM STDIN") { writer in
+            for item in unique {
+                for span in item.trace.spans {
+                    try writer.writeRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID))
+                }
+            }
+        }
+        let rows = try connection.query(Self.mergeStagedTraces)
+        guard let row = rows.first else { return (0, 0, 0) }
+        let inserted = try row.int(0)
+        let repeatedIDs = try row.int(1)
+        let spans = try row.int(2)
+        let repeatsWithinBatch = occurrences.reduce(0) { $0 + $1 - 1 }
+        return (inserted, repeatedIDs + repeatsWithinBatch, spans)
+    }
+
+    /// Session-local staging tables for COPY (COPY cannot do ON CONFLICT), emptied at commit.
+    static let createStageTables = """
+        CREATE TEMP TABLE IF NOT EXISTS stage_traces (
+            trace_id text, canonical_trace_id text, format text, request_time_ns bigint, execution_duration_ms bigint, state text, client_request_id text,
+            request_preview text, response_preview text, tags jsonb, metadata jsonb, span_count integer,
+            root_span_id text, source_topic text, source_partition integer, source_offset bigint,
+            deliveries integer
+        ) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE IF NOT EXISTS stage_spans (
+            trace_id text, span_id text, parent_span_id text, name text, span_type text,
+            start_time_ns bigint, end_time_ns bigint, status_code text, status_message text,
+            inputs jsonb, outputs jsonb, attributes jsonb, events jsonb
+        ) ON COMMIT DELETE ROWS;
+        """
+
+    /// Inserts new traces, counts repeats of stored ids, and inserts spans of new traces only.
+    static let mergeStagedTraces = """
+        WITH inserted AS (
+            INSERT INTO traces (trace_id, canonical_trace_id, format, request_time, request_time_ns,
+                execution_duration_ms, state, client_request_id, request_preview, response_preview,
+                tags, metadata, span_count, root_span_id, source_topic, source_partition, source_offset, deliveries)
+            SELECT trace_id, canonical_trace_id, format,
+                timestamptz 'epoch' + (request_time_ns / 1000) * interval '1 microsecond', request_time_ns,
+                execution_duration_ms, state, client_request_id, request_preview, response_preview,
+                tags, metadata, span_count, root_span_id, source_topic, source_partition, source_offset, deliveries
+            FROM stage_traces
+            ON CONFLICT (trace_id) DO NOTHING
+            RETURNING trace_id
+        ), repeated AS (
+            UPDATE traces t SET deliveries = t.deliveries + s.deliveries
+            FROM stage_traces s
+            WHERE t.trace_id = s.trace_id AND s.trace_id NOT IN (SELECT trace_id FROM inserted)
+            RETURNING t.trace_id
+        ), spans_inserted AS (
+            INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, start_time_ns, end_time_ns,
+                status_code, status_message, inputs, outputs, attributes, events)
+            SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.span_type, s.start_time_ns, s.end_time_ns,
+                s.status_code, s.status_message, s.inputs, s.outputs, s.attributes, s.events
+            FROM stage_spans s
+            WHERE s.trace_id IN (SELECT trace_id FROM inserted)
+            ON CONFLICT (trace_id, span_id) DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM repeated), (SELECT count(*) FROM spans_inserted)
+        """
+
+    // MARK: - Dead letters
+
+    private func insertDeadLetter(_ letter: DeadLetter, on connection: PostgresConnection) throws -> Int {
+        let headers: PostgresValue = letter.headers.isEmpty ? .null : .text(Self.headersJSON(letter.headers))
+        return try connection.execute(
+            """
+            INSERT INTO dead_letters (source_topic, source_partition, source_offset, reason, detail,
+                payload, payload_size, message_key, headers, gap_end_offset)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+            ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING
+            """,
+            [
+                .text(letter.source.partition.topic),
+                .text(String(letter.source.partition.partition)),
+                .text(String(letter.source.offset)),
+                .text(letter.reason),
+                .text(letter.detail.sanitizedForPostgres),
+                letter.payload.map { .bytea($0) } ?? .null,
+                letter.payload.map { .text(String($0.count)) } ?? .null,
+                letter.key.map { .bytea($0) } ?? .null,
+                headers,
+                letter.gapEndOffset.map { .text(String($0)) } ?? .null,
+            ])
+    }
+
+    /// Headers as a JSON array of {name, value}; values as UTF-8 text when valid, else hex.
+    static func headersJSON(_ headers: [(name: String, value: [UInt8]?)]) -> String {
+        let items: [JSONValue] = headers.map { header in
+            var fields: [(key: String, value: JSONValue)] = [(key: "name", value: .string(header.name))]
+            if let value = header.value {
+                if let text = String(validating: value, as: UTF8.self) {
+                    fields.append((key: "value", value: .string(text)))
+                } else {
+                    fields.append((key: "value_hex", value: .string(OTelIdentifier.hexString(value))))
+                }
+            } else {
+                fields.append((key: "value", value: .null))
+            }
+            return .object(JSONObject(fields))
+        }
+        return JSONValue.array(items).serialized()
+    }
+
+    /// `{1,2,3}`: a PostgreSQL array literal of integers (no quoting needed).
+    static func intArray(_ values: [Int64]) -> String {
+        "{" + values.map(String.init).joined(separator: ",") + "}"
+    }
+}

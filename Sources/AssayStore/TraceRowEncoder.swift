@@ -1,0 +1,64 @@
+import AssayCore
+
+/// Turns decoded traces into rows for the COPY staging tables (column order of
+/// `IngestStore.createStageTables`). Every text value is made NUL-free and every JSON
+/// value is written so that `jsonb` accepts it.
+enum TraceRowEncoder {
+    static func traceRow(_ trace: Trace, source: SourcePosition, deliveries: Int) -> [String?] {
+        [
+            trace.traceID.sanitizedForPostgres,
+            trace.canonicalTraceID.sanitizedForPostgres,
+            trace.format.rawValue,
+            String(trace.requestTimeNanos),
+            trace.executionDurationMillis.map { String($0) },
+            trace.state.rawValue,
+            trace.clientRequestID?.sanitizedForPostgres,
+            trace.requestPreview?.sanitizedForPostgres,
+            trace.responsePreview?.sanitizedForPostgres,
+            stringMapJSON(trace.tags),
+            stringMapJSON(trace.metadata),
+            String(trace.spans.count),
+            trace.rootSpan?.spanID,
+            source.partition.topic,
+            String(source.partition.partition),
+            String(source.offset),
+            String(deliveries),
+        ]
+    }
+
+    static func spanRow(_ span: Span, traceID: String) -> [String?] {
+        [
+            traceID.sanitizedForPostgres,
+            span.spanID.sanitizedForPostgres,
+            span.parentSpanID?.sanitizedForPostgres,
+            span.name.sanitizedForPostgres,
+            span.spanType?.sanitizedForPostgres,
+            String(span.startTimeNanos),
+            span.endTimeNanos.map { String($0) },
+            span.status.code.rawValue,
+            span.status.message.sanitizedForPostgres,
+            span.inputs?.serialized(),
+            span.outputs?.serialized(),
+            objectJSON(span.attributes),
+            JSONValue.array(span.events.map { event in
+                .object(JSONObject([
+                    (key: "name", value: .string(event.name)),
+                    (key: "time_unix_nano", value: JSONValue(event.timeNanos)),
+                    (key: "attributes", value: .object(sortedObject(event.attributes))),
+                ]))
+            }).serialized(),
+        ]
+    }
+
+    static func stringMapJSON(_ map: [String: String]) -> String {
+        JSONValue.object(JSONObject(map.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) })).serialized()
+    }
+
+    static func objectJSON(_ map: [String: JSONValue]) -> String {
+        JSONValue.object(sortedObject(map)).serialized()
+    }
+
+    private static func sortedObject(_ map: [String: JSONValue]) -> JSONObject {
+        JSONObject(map.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) })
+    }
+}

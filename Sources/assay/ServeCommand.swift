@@ -1,0 +1,109 @@
+import ArgumentParser
+import AssayCore
+import AssayPipeline
+import AssayStore
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+
+/// `assay serve`: one replica of the consumer group.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run one Assay replica: store every trace from the traces topic in PostgreSQL.",
+        discussion: """
+            Run several replicas with the same --group to share the topic's partitions.
+            SIGTERM or SIGINT stops fetching, finishes the batch in hand, commits and leaves the group.
+            """
+    )
+
+    @OptionGroup var kafka: KafkaOptions
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "Kafka consumer group shared by all replicas. Env: ASSAY_GROUP.")
+    var group: String?
+
+    @Option(name: .customLong("traces-topic"), help: "Topic the traces arrive on. Env: ASSAY_TRACES_TOPIC.")
+    var tracesTopic: String?
+
+    @Option(name: .customLong("batch-size"), help: "Messages per poll, written in one transaction.")
+    var batchSize = 1000
+
+    @Option(name: .customLong("max-message-bytes"), help: "Larger messages become dead letters (too_large).")
+    var maxMessageBytes = DecodeLimits.defaultMaxMessageBytes
+
+    @Option(name: .customLong("pool-size"), help: "PostgreSQL connections.")
+    var poolSize = 4
+
+    @Option(name: .customLong("session-timeout-ms"), help: "Kafka group session timeout; a crashed replica's partitions move after this long.")
+    var sessionTimeoutMs = 45_000
+
+    @Option(name: .customLong("replica-name"), help: "Name in logs and the Kafka client id (default: host-pid). Env: ASSAY_REPLICA_NAME.")
+    var replicaName: String?
+
+    @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Raw librdkafka consumer property, repeatable.", valueName: "key=value"))
+    var kafkaOptions: [String] = []
+
+    @Option(name: .customLong("debug-crash-after-batches"), help: .hidden)
+    var crashAfterBatches: Int?
+
+    func validate() throws {
+        guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000.") }
+        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024.") }
+        guard poolSize >= 1 && poolSize <= 64 else { throw ValidationError("--pool-size must be between 1 and 64.") }
+        _ = try parsedKafkaOptions()
+    }
+
+    func parsedKafkaOptions() throws -> [String: String] {
+        var options: [String: String] = [:]
+        for item in kafkaOptions {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                throw ValidationError("--kafka-option takes key=value, got '\(item)'.")
+            }
+            options[String(item[..<equals])] = String(item[item.index(after: equals)...])
+        }
+        return options
+    }
+
+    var ingestConfiguration: IngestConfiguration {
+        get throws {
+            var configuration = IngestConfiguration(brokers: kafka.brokers)
+            configuration.groupID = group ?? environment("ASSAY_GROUP") ?? "assay"
+            configuration.tracesTopic = tracesTopic ?? environment("ASSAY_TRACES_TOPIC") ?? "traces"
+            configuration.batchSize = batchSize
+            configuration.decodeLimits = DecodeLimits(maxMessageBytes: maxMessageBytes)
+            configuration.sessionTimeout = .milliseconds(sessionTimeoutMs)
+            configuration.heartbeatInterval = .milliseconds(max(100, sessionTimeoutMs / 10))
+            configuration.kafkaOptions = try parsedKafkaOptions()
+            configuration.crashAfterDurableBatches = crashAfterBatches
+            configuration.replicaName = replicaName ?? environment("ASSAY_REPLICA_NAME") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+            return configuration
+        }
+    }
+
+    func run() async throws {
+        let logger = log.bootstrap(label: "assay.serve")
+        let schema = try database.schema
+        let configuration = try ingestConfiguration
+        try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
+        let pool = try PostgresPool(
+            configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)"),
+            size: poolSize, name: "pg", logger: logger)
+        let ingest = IngestService(configuration: configuration, pool: pool, logger: logger)
+        logger.info("no monitor configured: storing every trace, scoring nothing")
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: ingest)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+        await pool.shutdown()
+        logger.info("stopped", metadata: ["traces.stored": "\(ingest.currentStatistics.tracesInserted)"])
+    }
+}

@@ -1,0 +1,185 @@
+import AssayCore
+import AssayStore
+import Foundation
+import LocalPostgres
+import Postgres
+import Testing
+
+/// Store-level rules of exactly-once ingest, against the real server.
+@Suite("IngestStore and migrations")
+struct StoreTests {
+    static func traces(_ count: Int, seed: UInt64) throws -> [Trace] {
+        var generator = SyntheticTraceGenerator(seed: seed, startNanos: 1_770_000_000_000_000_000)
+        return try (0..<count).map { _ in try MessageDecoding.decode(payload: generator.next().json).get() }
+    }
+
+    static func batch(_ traces: [Trace], partition: Int32 = 0, firstOffset: Int64) -> IngestBatch {
+        var batch = IngestBatch()
+        for (index, trace) in traces.enumerated() {
+            let source = SourcePosition(partition: PartitionKey(topic: "traces", partition: partition), offset: firstOffset + Int64(index))
+            batch.cover(source)
+            batch.traces.append((trace: trace, source: source))
+        }
+        return batch
+    }
+
+    @Test("writing the same batch twice stores it once and reports the replay as already durable")
+    func replayIsSkipped() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let store = IngestStore(groupID: "g")
+            let batch = Self.batch(try Self.traces(50, seed: 1), firstOffset: 0)
+            let first = try await env.pool.withConnection { try store.write(batch, on: $0) }
+            let second = try await env.pool.withConnection { try store.write(batch, on: $0) }
+            #expect(first.tracesInserted == 50)
+            #expect(first.nextOffsets[PartitionKey(topic: "traces", partition: 0)] == 50)
+            #expect(second.tracesInserted == 0)
+            #expect(second.alreadyDurable == 50)
+            #expect(second.traceRepeats == 0, "a replay is not a repeat")
+            #expect(try await env.count("traces") == 50)
+            #expect(try await env.pool.withConnection { try $0.query("SELECT sum(deliveries) FROM traces")[0].int(0) } == 50)
+        }
+    }
+
+    @Test("a stale batch overlapping stored offsets writes only the part above them")
+    func staleBatchIsFenced() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let store = IngestStore(groupID: "g")
+            let traces = try Self.traces(200, seed: 2)
+            // Another replica made 0..<150 durable.
+            _ = try await env.pool.withConnection { try store.write(Self.batch(Array(traces[0..<150]), firstOffset: 0), on: $0) }
+            // A replica that lost the partition while paused arrives with 100..<200.
+            let stale = try await env.pool.withConnection { try store.write(Self.batch(Array(traces[100..<200]), firstOffset: 100), on: $0) }
+            #expect(stale.alreadyDurable == 50)
+            #expect(stale.tracesInserted == 50)
+            #expect(stale.nextOffsets[PartitionKey(topic: "traces", partition: 0)] == 200)
+            // And the offset never moves backwards.
+            let old = try await env.pool.withConnection { try store.write(Self.batch(Array(traces[0..<10]), firstOffset: 0), on: $0) }
+            #expect(old.nextOffsets[PartitionKey(topic: "traces", partition: 0)] == 200)
+            #expect(try await env.count("traces") == 200)
+        }
+    }
+
+    @Test("an id published twice is stored once, its spans once, and counted as a repeat")
+    func repeatedTraceID() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let store = IngestStore(groupID: "g")
+            let trace = try Self.traces(1, seed: 3)[0]
+            let inOneBatch = try await env.pool.withConnection { try store.write(Self.batch([trace, trace], firstOffset: 0), on: $0) }
+            #expect(inOneBatch.tracesInserted == 1)
+            #expect(inOneBatch.traceRepeats == 1)
+            let later = try await env.pool.withConnection { try store.write(Self.batch([trace], firstOffset: 2), on: $0) }
+            #expect(later.traceRepeats == 1)
+            let row = try await env.pool.withConnection {
+                try $0.query("SELECT deliveries, span_count, (SELECT count(*) FROM spans) FROM traces")[0]
+            }
+            #expect(try row.int(0) == 3)
+            #expect(try row.int(1) == trace.spans.count)
+            #expect(try row.int(2) == trace.spans.count)
+        }
+    }
+
+    @Test("stored rows keep exact times, sanitised NULs, decoded span inputs and the root span")
+    func storedShape() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let store = IngestStore(groupID: "g")
+            var trace = try Self.traces(1, seed: 4)[0]
+            trace.requestPreview = "before\u{0}after"
+            let withNUL = trace
+            _ = try await env.pool.withConnection { try store.write(Self.batch([withNUL], firstOffset: 0), on: $0) }
+            let row = try await env.pool.withConnection { connection in
+                try connection.query("""
+                    SELECT request_time_ns, (extract(epoch FROM request_time) * 1000000)::bigint, request_preview, root_span_id,
+                           canonical_trace_id, tags->>'env', state
+                    FROM traces
+                    """)[0]
+            }
+            #expect(try row.int64(0) == trace.requestTimeNanos)
+            #expect(try row.int64(1) == trace.requestTimeNanos / 1000)
+            #expect(try row.string(2) == "before\u{FFFD}after")
+            #expect(try row.optionalString(3) == trace.rootSpan?.spanID)
+            #expect(try row.string(4) == trace.canonicalTraceID)
+            #expect(try row.optionalString(5) == "prod")
+            #expect(try row.string(6) == trace.state.rawValue)
+            let root = try #require(trace.rootSpan)
+            let input = try await env.pool.withConnection { connection in
+                try connection.query("SELECT inputs->>'question' FROM spans WHERE span_id = $1", [.text(root.spanID)])[0].optionalString(0)
+            }
+            #expect(input == root.inputs?["question"]?.stringValue)
+        }
+    }
+
+    @Test("a retention gap is recorded once, as a dead letter, and moves the stored offset")
+    func retentionGap() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let store = IngestStore(groupID: "g")
+            let key = PartitionKey(topic: "traces", partition: 0)
+            _ = try await env.pool.withConnection { try store.write(Self.batch(try Self.traces(10, seed: 5), firstOffset: 0), on: $0) }
+            let recorded = try await env.pool.withConnection { try store.recordRetentionGap(key, from: 10, to: 500, on: $0) }
+            let again = try await env.pool.withConnection { try store.recordRetentionGap(key, from: 10, to: 500, on: $0) }
+            #expect(recorded)
+            #expect(!again, "a second replica finds the gap already recorded")
+            let letter = try await env.pool.withConnection {
+                try $0.query("SELECT reason, source_offset, gap_end_offset, detail FROM dead_letters")
+            }
+            #expect(letter.count == 1)
+            #expect(try letter[0].string(0) == "retention_gap")
+            #expect(try letter[0].int64(1) == 10)
+            #expect(try letter[0].optionalInt64(2) == 500)
+            #expect(try letter[0].string(3).contains("490 messages lost"))
+            #expect(try await env.pool.withConnection { try store.storedOffsets(topic: "traces", partitions: [0], on: $0) } == [0: 500])
+        }
+    }
+
+    @Test("migrations run once even when four replicas start together, and record their checksums")
+    func concurrentMigrations() async throws {
+        try await TestDatabase.withTemporary(prefix: "assay_migrate", logger: quietLogger) { database in
+            let schema = try SchemaName("assay_concurrent")
+            let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await AssayDatabase.migrate(url: database.url, schema: schema, logger: quietLogger) }
+                }
+                return try await group.reduce(into: [[Int]]()) { $0.append($1) }
+            }
+            #expect(applied.filter { !$0.isEmpty }.count == 1, "exactly one starter applied the migrations: \(applied)")
+            #expect(applied.flatMap { $0 } == Migration.all.map(\.version))
+            let configuration = try PostgresConfiguration(url: database.url)
+            let pool = try PostgresPool(configuration: configuration, size: 1, logger: quietLogger)
+            let rows = try await pool.withConnection { try $0.query("SELECT version, checksum FROM assay_concurrent.schema_migrations ORDER BY version") }
+            #expect(try rows.map { try $0.int(0) } == Migration.all.map(\.version))
+            #expect(try rows.map { try $0.string(1) } == Migration.all.map(\.checksum))
+            await pool.shutdown()
+        }
+    }
+
+    @Test("an edited migration is refused with a clear error")
+    func editedMigrationIsRefused() async throws {
+        try await TestDatabase.withTemporary(prefix: "assay_migrate", logger: quietLogger) { database in
+            let schema = try SchemaName("assay_edit")
+            _ = try await AssayDatabase.migrate(url: database.url, schema: schema, logger: quietLogger)
+            let pool = try PostgresPool(configuration: try PostgresConfiguration(url: database.url), size: 1, logger: quietLogger)
+            var edited = Migration.all
+            edited[0].sql += "\n-- edited"
+            let migrator = Migrator(schema: schema, migrations: edited)
+            await #expect(throws: StoreError.self) {
+                try await pool.withConnection { try migrator.migrate(on: $0, logger: quietLogger) }
+            }
+            await pool.shutdown()
+        }
+    }
+}
+
+@Suite("Embedded migrations")
+struct EmbeddedMigrationTests {
+    @Test("the migrations compiled in are the files in schemas/postgres (run `make migrations` after editing)")
+    func embeddedMatchFiles() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = repository.appendingPathComponent("schemas/postgres")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.count == Migration.all.count)
+        for (file, migration) in zip(files, Migration.all) {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            #expect(file.hasPrefix(String(format: "%04d_", migration.version)))
+            #expect(text.trimmingCharacters(in: .newlines) == migration.sql.trimmingCharacters(in: .newlines), "\(file) differs from the embedded copy")
+        }
+    }
+}
