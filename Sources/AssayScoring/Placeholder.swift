@@ -1,1 +1,0 @@
-// Scorers live here.
