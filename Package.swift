@@ -72,6 +72,7 @@ let package = Package(
             name: "AssayPipeline",
             dependencies: [
                 "AssayCore",
+                "AssayScoring",
                 "AssayStore",
                 "Kafka",
                 "Postgres",
@@ -99,6 +100,7 @@ let package = Package(
             name: "assay",
             dependencies: [
                 "AssayCore",
+                "AssayScoring",
                 "AssayStore",
                 "AssayPipeline",
                 "Kafka",

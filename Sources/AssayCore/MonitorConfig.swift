@@ -86,8 +86,8 @@ public struct MonitorConfig: Sendable, Equatable {
             ScorerConfig(name: "no_error", kind: .noError),
             ScorerConfig(name: "fast_enough", kind: .latency, params: ["max_ms": 5000]),
             ScorerConfig(name: "no_pii", kind: .pii, sampleRate: 0.4, filter: try? TraceFilter.parse("tags.env = 'prod'")),
-            ScorerConfig(name: "valid_json_output", kind: .validJSON, sampleRate: 0.4, filter: try? TraceFilter.parse("state = 'OK'")),
-            ScorerConfig(name: "output_length", kind: .outputLength, sampleRate: 0.2),
+            ScorerConfig(name: "token_budget", kind: .tokenUsage, sampleRate: 0.4, filter: try? TraceFilter.parse("state = 'OK'"), params: ["max_total_tokens": 1200]),
+            ScorerConfig(name: "output_length", kind: .outputLength, sampleRate: 0.2, params: ["min_chars": 20, "max_chars": 400]),
         ],
         paused: false
     )
@@ -287,7 +287,7 @@ public struct ScorerConfig: Sendable, Equatable {
     public var kind: ScorerKind
     /// This scorer's rate; nil means the monitor's `sample_rate`.
     public var sampleRate: Double?
-    /// Which traces the scorer considers; nil means all. Applied before sampling.
+    /// Which traces the scorer considers; nil means all. Evaluated on sampled traces only (sampling needs only ρ, so it comes first).
     public var filter: TraceFilter?
     /// At most this many traces per window (the lowest ρ are kept); nil means no cap.
     public var maxPerWindow: Int?

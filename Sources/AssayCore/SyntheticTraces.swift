@@ -67,9 +67,11 @@ public struct SyntheticTraceGenerator: Sendable {
                 builder.close(root, end: clock, outputs: nil, error: ("RateLimitError", "Error code: 429 - rate limit exceeded"))
                 state = .error
             } else {
-                let reply = Self.answers[Int(random.next() % UInt64(Self.answers.count))]
+                let reply = random.unitInterval() < 0.05
+                    ? Self.leakyAnswers[Int(random.next() % UInt64(Self.leakyAnswers.count))]
+                    : Self.answers[Int(random.next() % UInt64(Self.answers.count))]
                 builder.close(builder.open(name: "Completions", type: "CHAT_MODEL", parent: root, start: modelStart, inputs: Self.chatInput(question)),
-                              end: clock, outputs: Self.chatOutput(reply))
+                              end: clock, outputs: Self.chatOutput(reply), tokens: Self.tokens(question, reply, &random))
                 clock += 1_000_000
                 answer = reply
                 builder.close(root, end: clock, outputs: .string(reply))
@@ -96,7 +98,7 @@ public struct SyntheticTraceGenerator: Sendable {
                 state = .error
             } else {
                 builder.close(builder.open(name: "Completions", type: "CHAT_MODEL", parent: root, start: modelStart, inputs: Self.chatInput(question)),
-                              end: clock, outputs: Self.chatOutput(reply))
+                              end: clock, outputs: Self.chatOutput(reply), tokens: Self.tokens(question + String(repeating: "x", count: padding), reply, &random))
                 clock += 1_000_000
                 builder.close(root, end: clock, outputs: .string(reply))
                 answer = reply
@@ -130,7 +132,7 @@ public struct SyntheticTraceGenerator: Sendable {
                 clock = answerStart + Int64(500_000_000 + random.next() % 1_500_000_000)
                 let reply = "You have \(random.next() % 25) days of annual leave remaining this year."
                 builder.close(builder.open(name: "Completions", type: "CHAT_MODEL", parent: root, start: answerStart, inputs: Self.chatInput(question)),
-                              end: clock, outputs: Self.chatOutput(reply))
+                              end: clock, outputs: Self.chatOutput(reply), tokens: Self.tokens(question, reply, &random))
                 clock += 1_000_000
                 builder.close(root, end: clock, outputs: .string(reply))
                 answer = reply
@@ -192,6 +194,24 @@ public struct SyntheticTraceGenerator: Sendable {
     ]
 
     static let tools = ["lookup_leave_balance", "get_payslip", "check_claim_status", "file_expense"]
+
+    /// Answers that leak contact details (fictitious: example.com, 555-01xx), a few percent of traffic.
+    static let leakyAnswers = [
+        "For an exception, contact Dana Reyes at dana.reyes@example.com or 555-0142.",
+        "Your HR partner is Sam Okafor (sam.okafor@example.org, +1 212 555 0187); ask them to approve it.",
+    ]
+
+    /// MLflow's `mlflow.chat.tokenUsage` for one model call: about characters / 4, plus the
+    /// system prompt and some variation.
+    static func tokens(_ input: String, _ output: String, _ random: inout SplitMix64) -> JSONValue {
+        let inputTokens = 40 + input.utf8.count / 4 + Int(random.next() % 200)
+        let outputTokens = output.utf8.count / 4 + Int(random.next() % 40)
+        return .object([
+            "input_tokens": JSONValue(inputTokens),
+            "output_tokens": JSONValue(outputTokens),
+            "total_tokens": JSONValue(inputTokens + outputTokens),
+        ])
+    }
 
     static func chatInput(_ question: String) -> JSONValue {
         .object(["model": "gpt-4o-mini", "messages": .array([
@@ -286,7 +306,7 @@ private struct SpanBuilder {
         return handle
     }
 
-    mutating func close(_ handle: Int, end: Int64, outputs: JSONValue?, error: (type: String, message: String)? = nil) {
+    mutating func close(_ handle: Int, end: Int64, outputs: JSONValue?, error: (type: String, message: String)? = nil, tokens: JSONValue? = nil) {
         guard let span = open[handle] else { return }
         var attributes = JSONObject([
             (key: "mlflow.traceRequestId", value: .string(JSONValue.string(traceID).serialized())),
@@ -295,6 +315,9 @@ private struct SpanBuilder {
         ])
         if let outputs {
             attributes.entries.append((key: "mlflow.spanOutputs", value: .string(outputs.serialized())))
+        }
+        if let tokens {
+            attributes.entries.append((key: "mlflow.chat.tokenUsage", value: .string(tokens.serialized())))
         }
         var events: [JSONValue] = []
         if let error {

@@ -61,11 +61,12 @@ public struct TokenUsage: Sendable, Equatable {
 /// Every complete trace of the window is **eligible** and ends in exactly one bucket, counted
 /// in this order:
 ///
-///     eligible = filtered_out + sampled_out + not_applicable + errored + scored
+///     eligible = sampled_out + filtered_out + not_applicable + errored + scored
 ///
-/// - `filtered_out`: the scorer's filter rejected it (filters are applied before sampling).
-/// - `sampled_out`: it passed the filter but ρ ≥ the scorer's rate, or the per-window cap
-///   (`max_per_window`, which keeps the lowest ρ) left it out.
+/// - `sampled_out`: ρ ≥ the scorer's rate, or the per-window cap (`max_per_window`, which
+///   keeps the lowest ρ among sampled traces the filter accepts) left it out.
+/// - `filtered_out`: sampled, but the scorer's filter rejected it. Sampling comes first: it
+///   needs only ρ, an index scan, so the filter is evaluated on the sampled set alone.
 /// - `not_applicable`: the scorer ran but did not apply (no RETRIEVER span, empty output …).
 /// - `errored`: the scorer failed after its retries (an error assessment).
 /// - `scored`: it has a value. `passed` ⊆ scored (values `yes`/`true`); `late_scored` ⊆ scored
@@ -77,6 +78,9 @@ public struct WindowScorerSummary: Sendable, Equatable {
     public var windowEndNanos: Int64
     public var scorerName: String
     public var configVersion: Int64
+    /// 1 for the summary published when the window is first scored; each later change (late
+    /// traces) publishes the summary again with the next revision.
+    public var revision: Int
     public var eligible: Int
     public var filteredOut: Int
     public var sampledOut: Int
@@ -97,6 +101,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
         windowEndNanos: Int64,
         scorerName: String,
         configVersion: Int64,
+        revision: Int = 1,
         eligible: Int,
         filteredOut: Int,
         sampledOut: Int,
@@ -113,6 +118,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
         self.windowEndNanos = windowEndNanos
         self.scorerName = scorerName
         self.configVersion = configVersion
+        self.revision = revision
         self.eligible = eligible
         self.filteredOut = filteredOut
         self.sampledOut = sampledOut
@@ -149,7 +155,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
     }
 
     /// The JSON form (`schemas/window-summary.schema.json`), keys always in this order:
-    /// `window_start`, `window_end` (RFC 3339 UTC), `scorer_name`, `config_version`, `eligible`,
+    /// `window_start`, `window_end` (RFC 3339 UTC), `scorer_name`, `config_version`, `revision`, `eligible`,
     /// `filtered_out`, `sampled_out`, `not_applicable`, `errored`, `scored`, `passed`,
     /// `late_scored`, `pass_rate`, `wilson_lower`, `wilson_upper`, `judge_latency_p50_ms`,
     /// `judge_latency_p95_ms`, `tokens` (`{input, output, total}`). Absent values are `null`.
@@ -164,6 +170,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
         object["window_end"] = .string(TimeFormatting.rfc3339(nanos: windowEndNanos, fraction: .shortestExact))
         object["scorer_name"] = .string(scorerName)
         object["config_version"] = JSONValue(configVersion)
+        object["revision"] = JSONValue(revision)
         object["eligible"] = JSONValue(eligible)
         object["filtered_out"] = JSONValue(filteredOut)
         object["sampled_out"] = JSONValue(sampledOut)

@@ -13,6 +13,9 @@ public struct IngestConfiguration: Sendable {
     /// How long one poll waits for a first message.
     public var pollTimeout: Duration = .milliseconds(250)
     public var decodeLimits = DecodeLimits()
+    /// Traces with absurd event times (far future, before 2000) become dead letters, so one
+    /// bad clock cannot close every window at once.
+    public var eventTimePolicy = EventTimePolicy()
     public var sessionTimeout: Duration = .seconds(45)
     public var heartbeatInterval: Duration = .seconds(3)
     /// Raw librdkafka consumer properties (escape hatch).

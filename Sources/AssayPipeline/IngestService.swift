@@ -79,7 +79,8 @@ public final class IngestService: Service, Sendable {
     // MARK: - One batch
 
     private func ingest(_ messages: [ConsumerMessage], consumer: KafkaConsumer) async throws {
-        let batch = Self.decode(messages, limits: configuration.decodeLimits)
+        let batch = Self.decode(messages, limits: configuration.decodeLimits, eventTime: configuration.eventTimePolicy,
+                                nowNanos: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
         metrics.consumed(messages)
         statistics.withLock { $0.messagesConsumed += messages.count }
 
@@ -123,14 +124,20 @@ public final class IngestService: Service, Sendable {
     }
 
     /// Turns messages into traces and dead letters; pure apart from the decoder.
-    static func decode(_ messages: [ConsumerMessage], limits: DecodeLimits) -> IngestBatch {
+    static func decode(_ messages: [ConsumerMessage], limits: DecodeLimits, eventTime: EventTimePolicy, nowNanos: Int64) -> IngestBatch {
         var batch = IngestBatch()
         for message in messages {
             let source = SourcePosition(partition: PartitionKey(topic: message.topicPartition.topic, partition: message.topicPartition.partition), offset: message.offset)
             batch.cover(source)
             switch MessageDecoding.decode(payload: message.value, limits: limits) {
             case .success(let trace):
-                batch.traces.append((trace: trace, source: source))
+                if let rejection = eventTime.check(eventTime: trace.requestTimeNanos, now: nowNanos) {
+                    batch.deadLetters.append(DeadLetter(
+                        source: source, reason: "event_time_out_of_range", detail: "trace \(trace.traceID): \(rejection)",
+                        payload: message.value, key: message.key, headers: message.headers))
+                } else {
+                    batch.traces.append((trace: trace, source: source))
+                }
             case .failure(let rejection):
                 batch.deadLetters.append(DeadLetter(
                     source: source, reason: rejection.reason.rawValue, detail: rejection.detail,

@@ -135,6 +135,7 @@ public struct IngestStore: Sendable {
             result.alreadyDurable = (batch.traces.count - traces.count) + (batch.deadLetters.count - deadLetters.count)
 
             if !traces.isEmpty {
+                try advanceWatermarks(traces, on: connection)
                 let counts = try insertTraces(traces, on: connection)
                 result.tracesInserted = counts.inserted
                 result.traceRepeats = counts.repeats
@@ -233,6 +234,30 @@ public struct IngestStore: Sendable {
         return next
     }
 
+    // MARK: - Watermarks
+
+    /// Records the newest event time per partition; `advanced_at` moves only when it grows,
+    /// so a partition whose event time stands still is recognised as idle.
+    private func advanceWatermarks(_ traces: [(trace: Trace, source: SourcePosition)], on connection: PostgresConnection) throws {
+        var newest: [PartitionKey: Int64] = [:]
+        for item in traces {
+            newest[item.source.partition] = max(newest[item.source.partition] ?? Int64.min, item.trace.requestTimeNanos)
+        }
+        let byTopic = Dictionary(grouping: newest.keys, by: \.topic)
+        for topic in byTopic.keys.sorted() {
+            let keys = byTopic[topic, default: []].sorted()
+            _ = try connection.execute(
+                """
+                INSERT INTO partition_watermarks AS w (topic, partition, max_event_time_ns)
+                SELECT $1, p, t FROM unnest($2::int[], $3::bigint[]) AS v(p, t)
+                ON CONFLICT (topic, partition) DO UPDATE
+                SET advanced_at = CASE WHEN EXCLUDED.max_event_time_ns > w.max_event_time_ns THEN now() ELSE w.advanced_at END,
+                    max_event_time_ns = GREATEST(w.max_event_time_ns, EXCLUDED.max_event_time_ns)
+                """,
+                [.text(topic), .text(Self.intArray(keys.map { Int64($0.partition) })), .text(Self.intArray(keys.map { newest[$0] ?? 0 }))])
+        }
+    }
+
     // MARK: - Traces
 
     private func insertTraces(_ traces: [(trace: Trace, source: SourcePosition)], on connection: PostgresConnection) throws -> (inserted: Int, repeats: Int, spans: Int) {
@@ -278,7 +303,7 @@ public struct IngestStore: Sendable {
             trace_id text, canonical_trace_id text, format text, request_time_ns bigint, execution_duration_ms bigint, state text, client_request_id text,
             request_preview text, response_preview text, tags jsonb, metadata jsonb, span_count integer,
             root_span_id text, source_topic text, source_partition integer, source_offset bigint,
-            deliveries integer
+            deliveries integer, rho double precision
         ) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE IF NOT EXISTS stage_spans (
             trace_id text, span_id text, parent_span_id text, name text, span_type text,
@@ -292,11 +317,11 @@ public struct IngestStore: Sendable {
         WITH inserted AS (
             INSERT INTO traces (trace_id, canonical_trace_id, format, request_time, request_time_ns,
                 execution_duration_ms, state, client_request_id, request_preview, response_preview,
-                tags, metadata, span_count, root_span_id, source_topic, source_partition, source_offset, deliveries)
+                tags, metadata, span_count, root_span_id, source_topic, source_partition, source_offset, deliveries, rho)
             SELECT trace_id, canonical_trace_id, format,
                 timestamptz 'epoch' + (request_time_ns / 1000) * interval '1 microsecond', request_time_ns,
                 execution_duration_ms, state, client_request_id, request_preview, response_preview,
-                tags, metadata, span_count, root_span_id, source_topic, source_partition, source_offset, deliveries
+                tags, metadata, span_count, root_span_id, source_topic, source_partition, source_offset, deliveries, rho
             FROM stage_traces
             ON CONFLICT (trace_id) DO NOTHING
             RETURNING trace_id

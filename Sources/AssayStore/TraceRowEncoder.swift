@@ -23,6 +23,7 @@ enum TraceRowEncoder {
             String(source.partition.partition),
             String(source.offset),
             String(deliveries),
+            String(Sampler.rho(canonicalTraceID: trace.canonicalTraceID)),
         ]
     }
 

@@ -104,6 +104,29 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// Publishes messages and blocks the calling thread until every one is acknowledged (or
+    /// any fails, or `timeout` passes). For callers on a thread of their own, e.g. inside a
+    /// PostgreSQL transaction on a pool thread; never call it from async code.
+    public func sendAndWait(_ messages: [ProducerMessage], timeout: Duration) throws -> [DeliveryReport] {
+        guard !messages.isEmpty else { return [] }
+        let collector = DeliveryCollector(count: messages.count)
+        for (index, message) in messages.enumerated() {
+            while true {
+                do {
+                    try enqueue(message) { collector.record(index, $0) }
+                    break
+                } catch {
+                    guard error.code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue else {
+                        collector.abandon(from: index, error)
+                        throw error
+                    }
+                    Thread.sleep(forTimeInterval: 0.005)  // our own thread: wait for the queue to drain
+                }
+            }
+        }
+        return try collector.wait(timeout: timeout)
+    }
+
     /// Publishes a message and waits for its delivery report.
     public func send(_ message: ProducerMessage) async throws -> DeliveryReport {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DeliveryReport, Error>) in
@@ -234,5 +257,53 @@ private let producerDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePoin
         box.completion(.success(DeliveryReport(topicPartition: TopicPartition(topic: topic, partition: message.pointee.partition), offset: message.pointee.offset)))
     } else {
         box.completion(.failure(KafkaError(message.pointee.err, operation: "deliver to \(topic)")))
+    }
+}
+
+/// Gathers the delivery reports of one `sendAndWait` call.
+private final class DeliveryCollector: @unchecked Sendable {
+    // @unchecked: all state is guarded by `lock`; `done` is a semaphore.
+    private let lock = NSLock()
+    private let done = DispatchSemaphore(value: 0)
+    private var reports: [DeliveryReport?]
+    private var remaining: Int
+    private var firstError: KafkaError?
+
+    init(count: Int) {
+        reports = Array(repeating: nil, count: count)
+        remaining = count
+    }
+
+    func record(_ index: Int, _ result: Result<DeliveryReport, KafkaError>) {
+        lock.lock()
+        switch result {
+        case .success(let report): reports[index] = report
+        case .failure(let error): if firstError == nil { firstError = error }
+        }
+        remaining -= 1
+        let finished = remaining == 0
+        lock.unlock()
+        if finished { done.signal() }
+    }
+
+    /// Messages from `index` on were never queued.
+    func abandon(from index: Int, _ error: KafkaError) {
+        lock.lock()
+        if firstError == nil { firstError = error }
+        remaining -= reports.count - index
+        let finished = remaining <= 0
+        lock.unlock()
+        if finished { done.signal() }
+    }
+
+    func wait(timeout: Duration) throws -> [DeliveryReport] {
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        guard done.wait(timeout: .now() + seconds) == .success else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, name: "_TIMED_OUT", message: "delivery reports did not arrive in time", operation: "send", isRetriable: true)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if let firstError { throw firstError }
+        return reports.compactMap { $0 }
     }
 }

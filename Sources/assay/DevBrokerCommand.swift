@@ -18,7 +18,7 @@ struct DevBrokerCommand: AsyncParsableCommand {
     @Option(help: "Partitions of each topic.")
     var partitions = 8
 
-    @Option(name: .customLong("topic"), help: "A topic to create (repeatable; default: traces).")
+    @Option(name: .customLong("topic"), help: "A topic to create (repeatable; default: traces and assessments).")
     var topics: [String] = []
 
     @OptionGroup var log: LogOptions
@@ -31,7 +31,7 @@ struct DevBrokerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = log.bootstrap(label: "assay.dev-broker")
         let cluster = try MockCluster(brokers: brokers, logger: logger)
-        for topic in topics.isEmpty ? ["traces"] : topics {
+        for topic in topics.isEmpty ? ["traces", "assessments"] : topics {
             try cluster.createTopic(topic, partitions: partitions, replicationFactor: min(brokers, 3))
         }
         print(cluster.bootstrapServers)

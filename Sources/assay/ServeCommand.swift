@@ -46,10 +46,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Raw librdkafka consumer property, repeatable.", valueName: "key=value"))
     var kafkaOptions: [String] = []
 
+    @Option(name: .customLong("monitor"), help: ArgumentHelp("Monitor config (JSON) to apply: stored as a new version when it differs from the current one. Env: ASSAY_MONITOR_FILE.", valueName: "file"))
+    var monitorFile: String?
+
+    @Option(name: .customLong("assessments-topic"), help: "Topic assessments and window summaries are published to. Env: ASSAY_ASSESSMENTS_TOPIC.")
+    var assessmentsTopic: String?
+
+    @Option(name: .customLong("idle-timeout-seconds"), help: "A partition with no new event time for this long stops holding windows open.")
+    var idleTimeoutSeconds = 30
+
     @Option(name: .customLong("debug-crash-after-batches"), help: .hidden)
     var crashAfterBatches: Int?
 
     func validate() throws {
+        guard idleTimeoutSeconds >= 1 else { throw ValidationError("--idle-timeout-seconds must be at least 1.") }
         guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000.") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024.") }
         guard poolSize >= 1 && poolSize <= 64 else { throw ValidationError("--pool-size must be between 1 and 64.") }
@@ -85,16 +95,28 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "assay.serve")
-        let schema = try database.schema
+        let monitor = try MonitorFile.load(monitorFile ?? environment("ASSAY_MONITOR_FILE"))
+        let schema = try MonitorFile.schema(option: database.schemaFlag ?? environment("ASSAY_SCHEMA"), monitor: monitor)
         let configuration = try ingestConfiguration
         try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
         let pool = try PostgresPool(
             configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)"),
             size: poolSize, name: "pg", logger: logger)
+        if let monitor {
+            let (version, created) = try await pool.withConnection { try ScoringStore().saveConfig(monitor, on: $0) }
+            logger.info(created ? "monitor config stored as a new version" : "monitor config unchanged", metadata: ["config.version": "\(version)", "monitor": "\(monitor.name)"])
+        }
         let ingest = IngestService(configuration: configuration, pool: pool, logger: logger)
-        logger.info("no monitor configured: storing every trace, scoring nothing")
+        var scoringConfiguration = ScoringConfiguration(owner: configuration.replicaName)
+        scoringConfiguration.tracesTopic = configuration.tracesTopic
+        scoringConfiguration.idleTimeout = .seconds(idleTimeoutSeconds)
+        let scoring = ScoringService(configuration: scoringConfiguration, pool: pool, logger: logger)
+        var outboxConfiguration = OutboxPublisher.Configuration(brokers: kafka.brokers)
+        outboxConfiguration.topic = assessmentsTopic ?? environment("ASSAY_ASSESSMENTS_TOPIC") ?? "assessments"
+        outboxConfiguration.kafkaOptions = try parsedKafkaOptions().filter { !$0.key.hasPrefix("group.") && !$0.key.hasPrefix("session.") }
+        let outbox = OutboxPublisher(configuration: outboxConfiguration, pool: pool, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ingest)],
+            services: [.init(service: ingest), .init(service: scoring), .init(service: outbox)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

@@ -1,0 +1,94 @@
+import AssayStore
+import Kafka
+import Logging
+import Metrics
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Publishes the outbox (assessments and window summaries) to the assessments topic.
+///
+/// Rows are taken in id order under `FOR UPDATE SKIP LOCKED`, published with the idempotent
+/// producer, and marked published in the same transaction once the broker acknowledged
+/// them. A crash in between publishes the same bytes again: downstream may see an id twice,
+/// never two values for one id.
+public final class OutboxPublisher: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var brokers: String
+        public var topic: String = "assessments"
+        public var batchSize = 500
+        public var tick: Duration = .milliseconds(500)
+        public var deliveryTimeout: Duration = .seconds(30)
+        public var kafkaOptions: [String: String] = [:]
+
+        public init(brokers: String) {
+            self.brokers = brokers
+        }
+    }
+
+    private let configuration: Configuration
+    private let pool: PostgresPool
+    private let store = ScoringStore()
+    private let logger: Logger
+    private let published = Mutex(0)
+
+    public init(configuration: Configuration, pool: PostgresPool, logger: Logger) {
+        self.configuration = configuration
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Messages this replica has published.
+    public var publishedCount: Int { published.withLock { $0 } }
+
+    public func run() async throws {
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.brokers)
+        producerConfiguration.clientID = "assay-outbox"
+        producerConfiguration.maxMessageBytes = 4 * 1024 * 1024
+        producerConfiguration.rawOptions = configuration.kafkaOptions
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        var failures = 0
+        while true {
+            // Drain what is pending even during shutdown, so a clean stop leaves nothing behind.
+            let count: Int
+            do {
+                count = try await publishBatch(producer)
+                failures = 0
+            } catch {
+                failures += 1
+                logger.warning("outbox publish failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                if Task.isShuttingDownGracefully && failures >= 3 { break }
+                try? await Task.sleep(for: min(configuration.tick * failures, .seconds(5)))
+                continue
+            }
+            if count == 0 {
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                try? await Task.sleep(for: configuration.tick)
+            }
+        }
+        await producer.close()
+    }
+
+    /// Publishes one batch; returns how many messages it held.
+    func publishBatch(_ producer: KafkaProducer) async throws -> Int {
+        let store = self.store
+        let topic = configuration.topic
+        let limit = configuration.batchSize
+        let timeout = configuration.deliveryTimeout
+        let count = try await pool.withConnection { connection in
+            try store.publishPending(limit: limit, on: connection) { messages in
+                _ = try producer.sendAndWait(messages.map { message in
+                    ProducerMessage(topic: topic, key: Array(message.key.utf8), value: Array(message.payload.utf8), headers: [
+                        (name: "content-type", value: Array("application/json".utf8)),
+                        (name: "assay-schema", value: Array(message.schemaName.utf8)),
+                    ])
+                }, timeout: timeout)
+            }
+        }
+        if count > 0 {
+            published.withLock { $0 += count }
+            Counter(label: "assay_outbox_published_total").increment(by: count)
+        }
+        return count
+    }
+}

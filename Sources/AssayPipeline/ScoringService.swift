@@ -1,0 +1,330 @@
+import AssayCore
+import AssayScoring
+import AssayStore
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Settings of the window closer and scorer of one replica.
+public struct ScoringConfiguration: Sendable {
+    /// This replica's name, used as the window lease owner.
+    public var owner: String
+    public var tracesTopic: String = "traces"
+    /// How often to look for closable windows when there is nothing to do.
+    public var tick: Duration = .seconds(1)
+    /// A partition whose newest event time has not advanced for this long no longer holds
+    /// the watermark back.
+    public var idleTimeout: Duration = .seconds(30)
+    /// Traces per chunk (one transaction each).
+    public var chunkSize: Int = 500
+    /// How long a window lease lasts without renewal (renewed every chunk).
+    public var leaseSeconds: Int = 60
+    /// Scorer runs in flight at once within a chunk.
+    public var concurrency: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)
+
+    public init(owner: String) {
+        self.owner = owner
+    }
+}
+
+/// What the scoring service has done, for the demo and tests.
+public struct ScoringStatistics: Sendable, Equatable {
+    public var windowsScored = 0
+    public var lateWindowPasses = 0
+    public var tracesHandled = 0
+    public var assessmentsProduced = 0
+    public var summariesPublished = 0
+    public var lastWatermarkNanos: Int64?
+    public var configVersion: Int64?
+
+    public init() {}
+}
+
+/// Closes event-time windows as the watermark passes them, and scores their sampled traces.
+///
+/// Every replica runs one; they share the work through PostgreSQL: a window is closed by
+/// whichever replica sees it first (`windows` row), then processed by the holder of its
+/// lease, chunk by chunk (`ScoringStore`). Traces that arrive after their window was scored
+/// are handled by a later pass over the same window, flagged late.
+///
+/// The watermark is the minimum over partitions of the newest event time, ignoring
+/// partitions idle for `idleTimeout`; when every partition is idle it follows the clock
+/// (`now - idleTimeout`), so the last windows close even when traffic stops.
+public final class ScoringService: Service, Sendable {
+    private let configuration: ScoringConfiguration
+    private let pool: PostgresPool
+    private let store: ScoringStore
+    private let logger: Logger
+    private let statistics = Mutex(ScoringStatistics())
+    private let scorerCache = Mutex([Int64: [any Scorer]]())
+
+    public init(configuration: ScoringConfiguration, pool: PostgresPool, logger: Logger) {
+        self.configuration = configuration
+        self.pool = pool
+        self.store = ScoringStore(tracesTopic: configuration.tracesTopic)
+        var logger = logger
+        logger[metadataKey: "replica"] = "\(configuration.owner)"
+        self.logger = logger
+    }
+
+    public var currentStatistics: ScoringStatistics { statistics.withLock { $0 } }
+
+    public func run() async throws {
+        var reportedIdle: String?
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var didWork = false
+            do {
+                let (worked, idleReason) = try await step()
+                didWork = worked
+                if let idleReason, idleReason != reportedIdle {
+                    logger.info("\(idleReason)")
+                }
+                reportedIdle = idleReason
+            } catch let error as ScoringStoreError {
+                logger.warning("window pass abandoned", metadata: ["error": "\(error)"])
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                logger.warning("scoring step failed; retrying", metadata: ["error": "\(error)"])
+            }
+            if !didWork {
+                try? await Task.sleep(for: configuration.tick)
+            }
+        }
+    }
+
+    /// One round: find closable windows and process them. Returns whether anything was
+    /// done, and why nothing could be when idle.
+    func step() async throws -> (Bool, String?) {
+        let store = self.store
+        guard let stored = try await pool.withConnection({ try store.latestConfig(on: $0) }) else {
+            return (false, "no monitor configured: storing every trace, scoring nothing")
+        }
+        statistics.withLock { $0.configVersion = stored.version }
+        guard !stored.config.paused else { return (false, "monitor '\(stored.config.name)' is paused: storing every trace, scoring nothing") }
+        let spec = stored.config.window
+        let progress = try await pool.withConnection { try store.partitionProgress(on: $0) }
+        guard let watermark = Self.watermark(progress.partitions, now: progress.nowNanos, idleTimeoutNanos: configuration.idleTimeout.nanoseconds) else {
+            return (false, nil)
+        }
+        statistics.withLock { $0.lastWatermarkNanos = watermark }
+        let closableBy = watermark &- spec.allowedLatenessNanos
+        let starts = try await pool.withConnection { try store.windowsNeedingWork(widthNanos: spec.widthNanos, endingBy: closableBy, on: $0) }
+        guard !starts.isEmpty else { return (false, nil) }
+        try await pool.withConnection { try store.closeWindows(starts, widthNanos: spec.widthNanos, configVersion: stored.version, on: $0) }
+
+        var worked = false
+        for start in starts {
+            if Task.isShuttingDownGracefully { break }
+            let owner = configuration.owner
+            let lease = configuration.leaseSeconds
+            guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
+                continue  // another replica is on it
+            }
+            try await process(window)
+            worked = true
+        }
+        return (worked, nil)
+    }
+
+    /// The watermark of DESIGN invariant 5, never ahead of the database clock.
+    static func watermark(_ partitions: [PartitionProgress], now: Int64, idleTimeoutNanos: Int64) -> Int64? {
+        guard !partitions.isEmpty else { return nil }
+        let calculator = WatermarkCalculator(idleTimeoutNanos: idleTimeoutNanos)
+        let allIdle = partitions.allSatisfy { calculator.isIdle($0, now: now) }
+        guard var watermark = calculator.watermark(partitions: partitions, now: now) else { return nil }
+        if allIdle {
+            // Nothing is arriving: a trace older than `now - idleTimeout` that shows up later
+            // is late anyway, so let the clock close the last windows.
+            watermark = max(watermark, now &- idleTimeoutNanos)
+        }
+        return min(watermark, now)
+    }
+
+    // MARK: - One window
+
+    private func process(_ window: ClaimedWindow) async throws {
+        let store = self.store
+        let version = window.configVersion
+        guard let stored = try await pool.withConnection({ try store.config(version: version, on: $0) }) else {
+            throw ScoringStoreError.invalidStoredConfig(version: version, reason: "version not found")
+        }
+        let scorers = try scorers(for: stored)
+        let plan = ScoringPlan(config: stored.config)
+        let maximumRate = plan.maximumRate
+        var selected = try await pool.withConnection { try store.selectedCounts(of: window, on: $0) }
+        var handled = 0
+        var produced = 0
+        let started = ContinuousClock.now
+
+        while !Task.isShuttingDownGracefully {
+            let limit = configuration.chunkSize
+            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, limit: limit, on: $0) }
+            if rows.isEmpty { break }
+            let sampledIDs = rows.filter { Sampler.isSampled(rho: $0.rho, rate: maximumRate) }.map(\.traceID)
+            let closedAt = window.closedAtMicros
+            let loaded = try await pool.withConnection { try TraceReader.load(traceIDs: sampledIDs, windowClosedAtMicros: closedAt, on: $0) }
+            let traces = Dictionary(uniqueKeysWithValues: loaded.map { ($0.trace.traceID, $0.trace) })
+
+            var chunk = ChunkResult()
+            var jobs: [(trace: Trace, scorer: any Scorer, config: ScorerConfig, late: Bool)] = []
+            for row in rows {
+                chunk.handledTraces.append((traceID: row.traceID, late: row.late))
+                let trace = traces[row.traceID]
+                for config in stored.config.scorers {
+                    chunk.deltas[config.name, default: SummaryDelta()].eligible += 1
+                    let decision: ScoringDecision
+                    if let trace {
+                        decision = plan.decide(rho: row.rho, scorer: config, subject: TraceFilterSubject(trace: trace), selectedSoFar: selected[config.name, default: 0])
+                    } else {
+                        decision = .sampledOut  // ρ at or above every rate (or the trace vanished)
+                    }
+                    switch decision {
+                    case .sampledOut: chunk.deltas[config.name, default: SummaryDelta()].sampledOut += 1
+                    case .filteredOut: chunk.deltas[config.name, default: SummaryDelta()].filteredOut += 1
+                    case .score:
+                        guard let trace, let scorer = scorers.first(where: { $0.name == config.name }) else { continue }
+                        selected[config.name, default: 0] += 1
+                        chunk.deltas[config.name, default: SummaryDelta()].selected += 1
+                        jobs.append((trace, scorer, config, row.late))
+                    }
+                }
+            }
+
+            let results = await Self.run(jobs.map { ($0.trace, $0.scorer) }, concurrency: configuration.concurrency)
+            var candidates: [(job: Int, assessment: Assessment, outcome: StoredOutcome)] = []
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for (index, outcomes) in results.enumerated() {
+                let job = jobs[index]
+                let context = AssessmentContext(
+                    traceID: job.trace.traceID, windowStartNanos: window.startNanos, configVersion: version,
+                    sampleRate: plan.rate(of: job.config), late: job.late, createTimeMillis: now)
+                for outcome in outcomes {
+                    candidates.append((index, job.scorer.assessment(for: outcome, context: context), Self.storedOutcome(outcome.result)))
+                }
+            }
+            // An id stored by an interrupted earlier pass keeps its first value; count that one.
+            let ids = candidates.map(\.assessment.assessmentID)
+            let existing = try await pool.withConnection { try store.storedOutcomes(assessmentIDs: ids, on: $0) }
+            var perJob: [Int: [StoredOutcome]] = [:]
+            for candidate in candidates {
+                let outcome = existing[candidate.assessment.assessmentID] ?? candidate.outcome
+                perJob[candidate.job, default: []].append(outcome)
+                if existing[candidate.assessment.assessmentID] == nil {
+                    chunk.assessments.append(NewAssessment(assessment: candidate.assessment, scorerName: jobs[candidate.job].config.name, outcome: candidate.outcome, late: jobs[candidate.job].late))
+                }
+            }
+            for (index, job) in jobs.enumerated() {
+                var delta = chunk.deltas[job.config.name, default: SummaryDelta()]
+                switch Self.traceVerdict(perJob[index] ?? []) {
+                case .notApplicable: delta.notApplicable += 1
+                case .errored: delta.errored += 1
+                case .scored(let passed):
+                    delta.scored += 1
+                    if passed { delta.passed += 1 }
+                    if job.late { delta.lateScored += 1 }
+                }
+                chunk.deltas[job.config.name] = delta
+            }
+
+            let owner = configuration.owner
+            let lease = configuration.leaseSeconds
+            let toCommit = chunk
+            try await pool.withConnection { try store.commitChunk(toCommit, window: window, owner: owner, leaseSeconds: lease, on: $0) }
+            handled += rows.count
+            produced += chunk.assessments.count
+            Self.countAssessments(chunk.assessments)
+        }
+        guard !Task.isShuttingDownGracefully else { return }  // the lease expires; another pass resumes
+        let owner = configuration.owner
+        let lease = configuration.leaseSeconds
+        let summaries = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, on: $0) }
+        statistics.withLock {
+            if window.wasScored { $0.lateWindowPasses += 1 } else { $0.windowsScored += 1 }
+            $0.tracesHandled += handled
+            $0.assessmentsProduced += produced
+            $0.summariesPublished += summaries.count
+        }
+        if !window.wasScored { Counter(label: "assay_windows_closed_total").increment() }
+        logger.info(window.wasScored ? "late traces scored" : "window scored", metadata: [
+            "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))",
+            "config.version": "\(version)", "traces": "\(handled)", "assessments": "\(produced)",
+            "seconds": "\(started.duration(to: .now))",
+        ])
+    }
+
+    private func scorers(for stored: StoredMonitorConfig) throws -> [any Scorer] {
+        if let cached = scorerCache.withLock({ $0[stored.version] }) { return cached }
+        let made = try ScorerFactory.makeScorers(stored.config)
+        scorerCache.withLock { $0[stored.version] = made }
+        return made
+    }
+
+    /// Runs scorers with bounded concurrency; results in job order.
+    static func run(_ jobs: [(Trace, any Scorer)], concurrency: Int) async -> [[ScorerOutcome]] {
+        var results = [[ScorerOutcome]](repeating: [], count: jobs.count)
+        await withTaskGroup(of: (Int, [ScorerOutcome]).self) { group in
+            var next = 0
+            func addNext() {
+                guard next < jobs.count else { return }
+                let index = next
+                let (trace, scorer) = jobs[index]
+                group.addTask { (index, await scorer.score(trace)) }
+                next += 1
+            }
+            for _ in 0..<max(1, concurrency) { addNext() }
+            while let (index, outcomes) = await group.next() {
+                results[index] = outcomes
+                addNext()
+            }
+        }
+        return results
+    }
+
+    static func storedOutcome(_ result: ScorerResult) -> StoredOutcome {
+        switch result {
+        case .notApplicable: return .notApplicable
+        case .error: return .error
+        case .value(let value, _):
+            switch value {
+            case .yes, .bool(true): return .pass
+            case .no, .bool(false): return .fail
+            case .notApplicable: return .notApplicable
+            case .number, .text: return .value
+            }
+        }
+    }
+
+    /// One trace's standing for one scorer, from all its assessments: errored if any failed,
+    /// not applicable if none applied, else scored, passed when every verdict passed.
+    enum TraceVerdict: Equatable {
+        case notApplicable
+        case errored
+        case scored(passed: Bool)
+    }
+
+    static func traceVerdict(_ outcomes: [StoredOutcome]) -> TraceVerdict {
+        if outcomes.contains(.error) { return .errored }
+        let applicable = outcomes.filter { $0 != .notApplicable }
+        if applicable.isEmpty { return .notApplicable }
+        let verdicts = applicable.filter { $0 == .pass || $0 == .fail }
+        return .scored(passed: !verdicts.isEmpty && verdicts.allSatisfy { $0 == .pass })
+    }
+
+    static func countAssessments(_ items: [NewAssessment]) {
+        for item in items {
+            Counter(label: "assay_assessments_total", dimensions: [("scorer", item.scorerName), ("outcome", item.outcome.rawValue)]).increment()
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? Int64.max : product &+ attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,437 @@
+import AssayCore
+import Postgres
+
+/// A monitor document as stored, with its version.
+public struct StoredMonitorConfig: Sendable, Equatable {
+    public var version: Int64
+    public var config: MonitorConfig
+}
+
+/// A window this replica holds the lease of.
+public struct ClaimedWindow: Sendable, Equatable {
+    public var startNanos: Int64
+    public var endNanos: Int64
+    public var configVersion: Int64
+    /// When the window closed, epoch microseconds; traces stored later are late.
+    public var closedAtMicros: Int64
+    /// Whether a pass already completed (later passes score late traces only).
+    public var wasScored: Bool
+}
+
+/// How one scorer's outcomes in a chunk change its window summary.
+public struct SummaryDelta: Sendable, Equatable {
+    public var eligible = 0
+    public var filteredOut = 0
+    public var sampledOut = 0
+    public var notApplicable = 0
+    public var errored = 0
+    public var scored = 0
+    public var passed = 0
+    public var lateScored = 0
+    /// Traces the scorer took (toward `max_per_window`).
+    public var selected = 0
+
+    public init() {}
+
+    public static func += (lhs: inout SummaryDelta, rhs: SummaryDelta) {
+        lhs.eligible += rhs.eligible
+        lhs.filteredOut += rhs.filteredOut
+        lhs.sampledOut += rhs.sampledOut
+        lhs.notApplicable += rhs.notApplicable
+        lhs.errored += rhs.errored
+        lhs.scored += rhs.scored
+        lhs.passed += rhs.passed
+        lhs.lateScored += rhs.lateScored
+        lhs.selected += rhs.selected
+    }
+}
+
+/// The stored result of one assessment, enough to count it again without re-scoring.
+public enum StoredOutcome: String, Sendable, Equatable {
+    case pass
+    case fail
+    /// A value that is neither pass nor fail (a number, a text).
+    case value
+    case notApplicable = "not_applicable"
+    case error
+}
+
+/// An assessment to store, with the bookkeeping columns.
+public struct NewAssessment: Sendable {
+    public var assessment: Assessment
+    public var scorerName: String
+    public var outcome: StoredOutcome
+    public var late: Bool
+
+    public init(assessment: Assessment, scorerName: String, outcome: StoredOutcome, late: Bool) {
+        self.assessment = assessment
+        self.scorerName = scorerName
+        self.outcome = outcome
+        self.late = late
+    }
+}
+
+/// What one chunk of a window pass produced, written in one transaction.
+public struct ChunkResult: Sendable {
+    public var assessments: [NewAssessment] = []
+    /// Every trace the chunk handled (sampled or not), with its late flag.
+    public var handledTraces: [(traceID: String, late: Bool)] = []
+    public var deltas: [String: SummaryDelta] = [:]
+
+    public init() {}
+}
+
+/// A message waiting in the outbox.
+public struct OutboxMessage: Sendable, Equatable {
+    public var id: Int64
+    public var key: String
+    public var schemaName: String
+    public var payload: String
+}
+
+/// Errors of the scoring store.
+public enum ScoringStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Another replica took the window over (our lease expired); this replica's work on it
+    /// was rolled back.
+    case leaseLost(windowStartNanos: Int64)
+    /// A stored monitor document no longer parses (edited by hand?).
+    case invalidStoredConfig(version: Int64, reason: String)
+
+    public var description: String {
+        switch self {
+        case .leaseLost(let start): return "lost the lease of window \(start) to another replica"
+        case .invalidStoredConfig(let version, let reason): return "stored monitor config version \(version) is invalid: \(reason)"
+        }
+    }
+}
+
+/// Windows, assessments, summaries and the outbox, in PostgreSQL.
+///
+/// A window is processed by whichever replica holds its lease (`windows.lease_owner`). Its
+/// traces are handled in chunks; each chunk's assessments, the `scored_at` marks of its
+/// traces and its summary deltas commit together, after checking the lease is still ours,
+/// so a crash or a lost lease never counts a trace twice, and assessment ids make the
+/// inserts idempotent besides.
+public struct ScoringStore: Sendable {
+    public let tracesTopic: String
+
+    public init(tracesTopic: String = "traces") {
+        self.tracesTopic = tracesTopic
+    }
+
+    // MARK: - Monitor config
+
+    /// The newest monitor document, or nil when none was ever stored.
+    public func latestConfig(on connection: PostgresConnection) throws -> StoredMonitorConfig? {
+        let rows = try connection.query("SELECT version, document FROM monitor_configs ORDER BY version DESC LIMIT 1")
+        guard let row = rows.first else { return nil }
+        return try Self.decodeConfig(version: try row.int64(0), document: try row.string(1))
+    }
+
+    /// A given version of the monitor document.
+    public func config(version: Int64, on connection: PostgresConnection) throws -> StoredMonitorConfig? {
+        let rows = try connection.query("SELECT version, document FROM monitor_configs WHERE version = $1", [.text(String(version))])
+        guard let row = rows.first else { return nil }
+        return try Self.decodeConfig(version: try row.int64(0), document: try row.string(1))
+    }
+
+    static func decodeConfig(version: Int64, document: String) throws -> StoredMonitorConfig {
+        do {
+            return StoredMonitorConfig(version: version, config: try MonitorConfig.parse(Array(document.utf8)))
+        } catch {
+            throw ScoringStoreError.invalidStoredConfig(version: version, reason: error.description)
+        }
+    }
+
+    /// Stores `config` as the next version unless the newest version is the same document.
+    /// Returns the version in force and whether this call created it.
+    public func saveConfig(_ config: MonitorConfig, on connection: PostgresConnection) throws -> (version: Int64, created: Bool) {
+        let document = config.json().serialized()
+        return try connection.transaction { connection in
+            // Serialise writers; versions are dense and never reused.
+            _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('assay.monitor_configs'))")
+            let rows = try connection.query("SELECT version, document FROM monitor_configs ORDER BY version DESC LIMIT 1")
+            if let row = rows.first, try row.string(1) == document { return (try row.int64(0), false) }
+            let next = (try rows.first?.int64(0) ?? 0) + 1
+            _ = try connection.execute("INSERT INTO monitor_configs (version, document) VALUES ($1, $2)", [.text(String(next)), .text(document)])
+            return (next, true)
+        }
+    }
+
+    // MARK: - Watermark and windows
+
+    /// Every partition's progress, and the database's clock (ns since the epoch).
+    public func partitionProgress(on connection: PostgresConnection) throws -> (partitions: [PartitionProgress], nowNanos: Int64) {
+        let rows = try connection.query(
+            """
+            SELECT max_event_time_ns, (extract(epoch FROM advanced_at) * 1000000)::bigint * 1000,
+                   (extract(epoch FROM now()) * 1000000)::bigint * 1000
+            FROM partition_watermarks WHERE topic = $1
+            """, [.text(tracesTopic)])
+        let partitions = try rows.map { PartitionProgress(maxEventTimeNanos: try $0.int64(0), lastAdvancedWallTimeNanos: try $0.int64(1)) }
+        let now: Int64
+        if let row = rows.first {
+            now = try row.int64(2)
+        } else {
+            now = try connection.query("SELECT (extract(epoch FROM now()) * 1000000)::bigint * 1000")[0].int64(0)
+        }
+        return (partitions, now)
+    }
+
+    /// Starts of windows (of `widthNanos`) that hold traces not yet handled and end at or
+    /// before `closedBeforeNanos`, oldest first.
+    public func windowsNeedingWork(widthNanos: Int64, endingBy closedBeforeNanos: Int64, limit: Int = 100, on connection: PostgresConnection) throws -> [Int64] {
+        // window_start = floor(t / W) * W; windows ending by the bound start before bound - W + 1.
+        let rows = try connection.query(
+            """
+            SELECT DISTINCT (request_time_ns - (((request_time_ns % $1) + $1) % $1)) AS window_start
+            FROM traces
+            WHERE scored_at IS NULL AND request_time_ns < $2
+            ORDER BY 1 LIMIT $3
+            """,
+            [.text(String(widthNanos)), .text(String(Self.floor(closedBeforeNanos, widthNanos))), .text(String(limit))])
+        return try rows.map { try $0.int64(0) }
+    }
+
+    static func floor(_ value: Int64, _ width: Int64) -> Int64 {
+        let remainder = ((value % width) + width) % width
+        return value - remainder
+    }
+
+    /// Records these windows as closed under `configVersion` (existing rows keep theirs).
+    public func closeWindows(_ starts: [Int64], widthNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws {
+        guard !starts.isEmpty else { return }
+        _ = try connection.execute(
+            """
+            INSERT INTO windows (window_start_ns, window_end_ns, config_version)
+            SELECT s, s + $2, $3 FROM unnest($1::bigint[]) AS t(s)
+            ON CONFLICT (window_start_ns) DO NOTHING
+            """,
+            [.text(PostgresArray.integers(starts)), .text(String(widthNanos)), .text(String(configVersion))])
+    }
+
+    /// Takes the lease of a window unless another live replica holds it.
+    public func claimWindow(startNanos: Int64, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws -> ClaimedWindow? {
+        let rows = try connection.query(
+            """
+            UPDATE windows SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)
+            WHERE window_start_ns = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)
+            RETURNING window_start_ns, window_end_ns, config_version,
+                      (extract(epoch FROM closed_at) * 1000000)::bigint, state = 'scored'
+            """,
+            [.text(String(startNanos)), .text(owner), .text(String(leaseSeconds))])
+        guard let row = rows.first else { return nil }
+        return ClaimedWindow(startNanos: try row.int64(0), endNanos: try row.int64(1), configVersion: try row.int64(2),
+                             closedAtMicros: try row.int64(3), wasScored: try row.bool(4))
+    }
+
+    /// The next traces of a window not yet handled, in ascending ρ.
+    public func unhandledTraces(of window: ClaimedWindow, limit: Int, on connection: PostgresConnection) throws -> [(traceID: String, rho: Double, late: Bool)] {
+        try connection.query(
+            """
+            SELECT trace_id, rho, (extract(epoch FROM ingested_at) * 1000000)::bigint > $3
+            FROM traces
+            WHERE request_time_ns >= $1 AND request_time_ns < $2 AND scored_at IS NULL
+            ORDER BY rho, trace_id LIMIT $4
+            """,
+            [.text(String(window.startNanos)), .text(String(window.endNanos)), .text(String(window.closedAtMicros)), .text(String(limit))]
+        ).map { (try $0.string(0), try $0.double(1), try $0.bool(2)) }
+    }
+
+    /// How many traces each scorer already took in this window (for `max_per_window`).
+    public func selectedCounts(of window: ClaimedWindow, on connection: PostgresConnection) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for row in try connection.query("SELECT scorer_name, selected FROM window_summaries WHERE window_start_ns = $1", [.text(String(window.startNanos))]) {
+            counts[try row.string(0)] = try row.int(1)
+        }
+        return counts
+    }
+
+    /// Outcomes already stored for these assessment ids (a pass interrupted earlier).
+    public func storedOutcomes(assessmentIDs: [String], on connection: PostgresConnection) throws -> [String: StoredOutcome] {
+        guard !assessmentIDs.isEmpty else { return [:] }
+        var outcomes: [String: StoredOutcome] = [:]
+        for row in try connection.query("SELECT assessment_id::text, outcome FROM assessments WHERE assessment_id = ANY($1::uuid[])",
+                                         [.text(PostgresArray.text(assessmentIDs))]) {
+            outcomes[try row.string(0)] = StoredOutcome(rawValue: try row.string(1)) ?? .value
+        }
+        return outcomes
+    }
+
+    /// Commits one chunk: checks the lease, marks the traces handled, stores new
+    /// assessments (and their outbox messages) and adds the summary deltas.
+    public func commitChunk(_ chunk: ChunkResult, window: ClaimedWindow, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws {
+        try connection.transaction { connection in
+            try renewLease(window, owner: owner, leaseSeconds: leaseSeconds, on: connection)
+            if !chunk.handledTraces.isEmpty {
+                let marked = try connection.query(
+                    """
+                    UPDATE traces t SET scored_at = now(), late = v.late
+                    FROM unnest($1::text[], $2::bool[]) AS v(id, late)
+                    WHERE t.trace_id = v.id AND t.scored_at IS NULL
+                    RETURNING t.trace_id
+                    """,
+                    [.text(PostgresArray.text(chunk.handledTraces.map(\.traceID))),
+                     .text("{" + chunk.handledTraces.map { $0.late ? "t" : "f" }.joined(separator: ",") + "}")])
+                // Under our lease nobody else handles these traces; if someone did, roll back
+                // rather than count them twice.
+                guard marked.count == chunk.handledTraces.count else { throw ScoringStoreError.leaseLost(windowStartNanos: window.startNanos) }
+                let late = chunk.handledTraces.filter(\.late).count
+                if late > 0 {
+                    _ = try connection.execute("UPDATE windows SET late_traces = late_traces + $2 WHERE window_start_ns = $1",
+                                               [.text(String(window.startNanos)), .text(String(late))])
+                }
+            }
+            if !chunk.assessments.isEmpty { try insertAssessments(chunk.assessments, window: window, on: connection) }
+            for (scorer, delta) in chunk.deltas.sorted(by: { $0.key < $1.key }) {
+                try addDelta(delta, scorer: scorer, window: window, on: connection)
+            }
+        }
+    }
+
+    private func renewLease(_ window: ClaimedWindow, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws {
+        let renewed = try connection.execute(
+            "UPDATE windows SET lease_until = now() + make_interval(secs => $3) WHERE window_start_ns = $1 AND lease_owner = $2",
+            [.text(String(window.startNanos)), .text(owner), .text(String(leaseSeconds))])
+        guard renewed == 1 else { throw ScoringStoreError.leaseLost(windowStartNanos: window.startNanos) }
+    }
+
+    private func insertAssessments(_ items: [NewAssessment], window: ClaimedWindow, on connection: PostgresConnection) throws {
+        try connection.executeScript("""
+            CREATE TEMP TABLE IF NOT EXISTS stage_assessments (
+                assessment_id uuid, trace_id text, span_id text, assessment_name text, scorer_name text,
+                source_type text, outcome text, value text, rationale text, error_code text, late boolean, document text
+            ) ON COMMIT DELETE ROWS
+            """)
+        _ = try connection.copyFrom("COPY stage_assessments FROM STDIN") { writer in
+            for item in items {
+                let assessment = item.assessment
+                var value: String?
+                var errorCode: String?
+                switch assessment.feedback {
+                case .value(let feedback): value = feedback.json().serialized()
+                case .error(let code, _): errorCode = code
+                }
+                try writer.writeRow([
+                    assessment.assessmentID,
+                    assessment.traceID.sanitizedForPostgres,
+                    assessment.spanID,
+                    assessment.name.sanitizedForPostgres,
+                    item.scorerName,
+                    assessment.source.sourceType.rawValue,
+                    item.outcome.rawValue,
+                    value,
+                    assessment.rationale?.sanitizedForPostgres,
+                    errorCode?.sanitizedForPostgres,
+                    item.late ? "t" : "f",
+                    assessment.json().serialized(),
+                ])
+            }
+        }
+        // New ids only: an id stored before keeps its first value, and is not published again.
+        _ = try connection.execute(
+            """
+            WITH inserted AS (
+                INSERT INTO assessments (assessment_id, trace_id, span_id, assessment_name, scorer_name, window_start_ns,
+                    config_version, source_type, outcome, value, rationale, error_code, late, document)
+                SELECT assessment_id, trace_id, span_id, assessment_name, scorer_name, $1, $2,
+                    source_type, outcome, value, rationale, error_code, late, document
+                FROM stage_assessments
+                ON CONFLICT (assessment_id) DO NOTHING
+                RETURNING assessment_id, trace_id, document
+            )
+            INSERT INTO outbox (message_key, schema_name, payload)
+            SELECT trace_id, 'assessment/v1', document FROM inserted ORDER BY assessment_id
+            """,
+            [.text(String(window.startNanos)), .text(String(window.configVersion))])
+    }
+
+    private func addDelta(_ delta: SummaryDelta, scorer: String, window: ClaimedWindow, on connection: PostgresConnection) throws {
+        let values = [delta.eligible, delta.filteredOut, delta.sampledOut, delta.notApplicable, delta.errored,
+                      delta.scored, delta.passed, delta.lateScored, delta.selected].map { PostgresValue.text(String($0)) }
+        _ = try connection.execute(
+            """
+            INSERT INTO window_summaries AS s (window_start_ns, scorer_name, window_end_ns, config_version,
+                eligible, filtered_out, sampled_out, not_applicable, errored, scored, passed, late_scored, selected, needs_publish)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true)
+            ON CONFLICT (window_start_ns, scorer_name) DO UPDATE SET
+                eligible = s.eligible + EXCLUDED.eligible,
+                filtered_out = s.filtered_out + EXCLUDED.filtered_out,
+                sampled_out = s.sampled_out + EXCLUDED.sampled_out,
+                not_applicable = s.not_applicable + EXCLUDED.not_applicable,
+                errored = s.errored + EXCLUDED.errored,
+                scored = s.scored + EXCLUDED.scored,
+                passed = s.passed + EXCLUDED.passed,
+                late_scored = s.late_scored + EXCLUDED.late_scored,
+                selected = s.selected + EXCLUDED.selected,
+                needs_publish = true,
+                updated_at = now()
+            """,
+            [.text(String(window.startNanos)), .text(scorer), .text(String(window.endNanos)), .text(String(window.configVersion))] + values)
+    }
+
+    /// Ends a pass over a window: publishes every summary that changed (next revision),
+    /// marks the window scored and releases the lease. Returns the summaries published.
+    @discardableResult
+    public func finishWindow(_ window: ClaimedWindow, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws -> [WindowScorerSummary] {
+        try connection.transaction { connection in
+            try renewLease(window, owner: owner, leaseSeconds: leaseSeconds, on: connection)
+            let rows = try connection.query(
+                """
+                SELECT scorer_name, config_version, revision, eligible, filtered_out, sampled_out, not_applicable,
+                       errored, scored, passed, late_scored
+                FROM window_summaries WHERE window_start_ns = $1 AND needs_publish
+                ORDER BY scorer_name FOR UPDATE
+                """, [.text(String(window.startNanos))])
+            var published: [WindowScorerSummary] = []
+            for row in rows {
+                let summary = WindowScorerSummary(
+                    windowStartNanos: window.startNanos, windowEndNanos: window.endNanos,
+                    scorerName: try row.string(0), configVersion: try row.int64(1), revision: try row.int(2) + 1,
+                    eligible: try row.int(3), filteredOut: try row.int(4), sampledOut: try row.int(5),
+                    notApplicable: try row.int(6), errored: try row.int(7), scored: try row.int(8),
+                    passed: try row.int(9), lateScored: try row.int(10))
+                let document = summary.json().serialized()
+                _ = try connection.execute(
+                    "UPDATE window_summaries SET revision = $3, document = $4, needs_publish = false, updated_at = now() WHERE window_start_ns = $1 AND scorer_name = $2",
+                    [.text(String(window.startNanos)), .text(summary.scorerName), .text(String(summary.revision)), .text(document)])
+                _ = try connection.execute(
+                    "INSERT INTO outbox (message_key, schema_name, payload) VALUES ($1, 'window-summary/v1', $2)",
+                    [.text("\(window.startNanos)/\(summary.scorerName)"), .text(document)])
+                published.append(summary)
+            }
+            _ = try connection.execute(
+                """
+                UPDATE windows SET state = 'scored', scored_at = coalesce(scored_at, now()), lease_owner = NULL, lease_until = NULL
+                WHERE window_start_ns = $1 AND lease_owner = $2
+                """, [.text(String(window.startNanos)), .text(owner)])
+            return published
+        }
+    }
+
+    // MARK: - Outbox
+
+    /// Publishes up to `limit` unpublished messages in id order and marks them published, in
+    /// one transaction: the rows stay locked (other replicas skip them) until `publish`
+    /// returns, and a crash before the commit publishes them again, with the same bytes.
+    public func publishPending(limit: Int, on connection: PostgresConnection, publish: ([OutboxMessage]) throws -> Void) throws -> Int {
+        try connection.transaction { connection in
+            let messages = try connection.query(
+                """
+                SELECT id, message_key, schema_name, payload FROM outbox
+                WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+                """, [.text(String(limit))]
+            ).map { OutboxMessage(id: try $0.int64(0), key: try $0.string(1), schemaName: try $0.string(2), payload: try $0.string(3)) }
+            guard !messages.isEmpty else { return 0 }
+            try publish(messages)
+            _ = try connection.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                                       [.text(PostgresArray.integers(messages.map(\.id)))])
+            return messages.count
+        }
+    }
+
+    /// Messages not yet published (a metric: the outbox backlog).
+    public func outboxBacklog(on connection: PostgresConnection) throws -> Int {
+        try connection.query("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0].int(0)
+    }
+}
