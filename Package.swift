@@ -123,6 +123,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "AssayPipelineTests",
+            dependencies: ["AssayPipeline", "AssayCore", "AssayStore", "Kafka"]
+        ),
+        .testTarget(
             name: "KafkaTests",
             dependencies: ["Kafka"]
         ),

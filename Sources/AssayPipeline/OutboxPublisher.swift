@@ -1,4 +1,5 @@
 import AssayStore
+import Foundation
 import Kafka
 import Logging
 import Metrics
@@ -20,6 +21,9 @@ public final class OutboxPublisher: Service, Sendable {
         public var tick: Duration = .milliseconds(500)
         public var deliveryTimeout: Duration = .seconds(30)
         public var kafkaOptions: [String: String] = [:]
+        /// Fault injection for crash tests: SIGKILL this process after the broker
+        /// acknowledged a batch but before it is marked published. Never set in production.
+        public var crashAfterPublishBeforeMark = false
 
         public init(brokers: String) {
             self.brokers = brokers
@@ -75,6 +79,8 @@ public final class OutboxPublisher: Service, Sendable {
         let topic = configuration.topic
         let limit = configuration.batchSize
         let timeout = configuration.deliveryTimeout
+        let crash = configuration.crashAfterPublishBeforeMark
+        let logger = self.logger
         let count = try await pool.withConnection { connection in
             try store.publishPending(limit: limit, on: connection) { messages in
                 _ = try producer.sendAndWait(messages.map { message in
@@ -83,6 +89,10 @@ public final class OutboxPublisher: Service, Sendable {
                         (name: "assay-schema", value: Array(message.schemaName.utf8)),
                     ])
                 }, timeout: timeout)
+                if crash {
+                    logger.critical("fault injection: crashing after publishing, before marking the outbox")
+                    kill(getpid(), SIGKILL)
+                }
             }
         }
         if count > 0 {

@@ -24,6 +24,9 @@ public struct ScoringConfiguration: Sendable {
     public var leaseSeconds: Int = 60
     /// Scorer runs in flight at once within a chunk.
     public var concurrency: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)
+    /// Fault injection for crash tests: SIGKILL this process after this many committed
+    /// chunks, in the middle of a window. Never set in production.
+    public var crashAfterChunks: Int?
 
     public init(owner: String) {
         self.owner = owner
@@ -60,6 +63,7 @@ public final class ScoringService: Service, Sendable {
     private let logger: Logger
     private let statistics = Mutex(ScoringStatistics())
     private let scorerCache = Mutex([Int64: [any Scorer]]())
+    private let chunksCommitted = Mutex(0)
 
     public init(configuration: ScoringConfiguration, pool: PostgresPool, logger: Logger) {
         self.configuration = configuration
@@ -235,6 +239,11 @@ public final class ScoringService: Service, Sendable {
             try await pool.withConnection { try store.commitChunk(toCommit, window: window, owner: owner, leaseSeconds: lease, on: $0) }
             handled += rows.count
             produced += chunk.assessments.count
+            let committed = chunksCommitted.withLock { $0 += 1; return $0 }
+            if let crashAfter = configuration.crashAfterChunks, committed >= crashAfter {
+                logger.critical("fault injection: crashing in the middle of a window")
+                kill(getpid(), SIGKILL)
+            }
             Self.countAssessments(chunk.assessments)
         }
         guard !Task.isShuttingDownGracefully else { return }  // the lease expires; another pass resumes

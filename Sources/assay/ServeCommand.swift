@@ -52,13 +52,31 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("assessments-topic"), help: "Topic assessments and window summaries are published to. Env: ASSAY_ASSESSMENTS_TOPIC.")
     var assessmentsTopic: String?
 
+    @Option(name: .customLong("max-future-skew-seconds"), help: "Traces whose request time is further ahead of this clock become dead letters (event_time_out_of_range).")
+    var maxFutureSkewSeconds = 3600
+
     @Option(name: .customLong("idle-timeout-seconds"), help: "A partition with no new event time for this long stops holding windows open.")
     var idleTimeoutSeconds = 30
 
     @Option(name: .customLong("debug-crash-after-batches"), help: .hidden)
     var crashAfterBatches: Int?
 
+    @Option(name: .customLong("debug-crash-after-scoring-chunks"), help: .hidden)
+    var crashAfterScoringChunks: Int?
+
+    @Flag(name: .customLong("debug-crash-after-publish"), help: .hidden)
+    var crashAfterPublish = false
+
+    @Option(name: .customLong("scoring-chunk-size"), help: "Traces per scoring transaction.")
+    var scoringChunkSize = 500
+
+    @Option(name: .customLong("scoring-lease-seconds"), help: "How long a replica may hold a window without progress before another takes it over.")
+    var scoringLeaseSeconds = 60
+
     func validate() throws {
+        guard (2...86_400).contains(scoringLeaseSeconds) else { throw ValidationError("--scoring-lease-seconds must be between 2 and 86400.") }
+        guard (1...100_000).contains(scoringChunkSize) else { throw ValidationError("--scoring-chunk-size must be between 1 and 100000.") }
+        guard maxFutureSkewSeconds >= 0 else { throw ValidationError("--max-future-skew-seconds must not be negative.") }
         guard idleTimeoutSeconds >= 1 else { throw ValidationError("--idle-timeout-seconds must be at least 1.") }
         guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000.") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024.") }
@@ -88,6 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.heartbeatInterval = .milliseconds(max(100, sessionTimeoutMs / 10))
             configuration.kafkaOptions = try parsedKafkaOptions()
             configuration.crashAfterDurableBatches = crashAfterBatches
+            configuration.eventTimePolicy.maxFutureSkewNanos = Int64(maxFutureSkewSeconds) * 1_000_000_000
             configuration.replicaName = replicaName ?? environment("ASSAY_REPLICA_NAME") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
             return configuration
         }
@@ -110,10 +129,14 @@ struct ServeCommand: AsyncParsableCommand {
         var scoringConfiguration = ScoringConfiguration(owner: configuration.replicaName)
         scoringConfiguration.tracesTopic = configuration.tracesTopic
         scoringConfiguration.idleTimeout = .seconds(idleTimeoutSeconds)
+        scoringConfiguration.chunkSize = scoringChunkSize
+        scoringConfiguration.leaseSeconds = scoringLeaseSeconds
+        scoringConfiguration.crashAfterChunks = crashAfterScoringChunks
         let scoring = ScoringService(configuration: scoringConfiguration, pool: pool, logger: logger)
         var outboxConfiguration = OutboxPublisher.Configuration(brokers: kafka.brokers)
         outboxConfiguration.topic = assessmentsTopic ?? environment("ASSAY_ASSESSMENTS_TOPIC") ?? "assessments"
         outboxConfiguration.kafkaOptions = try parsedKafkaOptions().filter { !$0.key.hasPrefix("group.") && !$0.key.hasPrefix("session.") }
+        outboxConfiguration.crashAfterPublishBeforeMark = crashAfterPublish
         let outbox = OutboxPublisher(configuration: outboxConfiguration, pool: pool, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: ingest), .init(service: scoring), .init(service: outbox)],

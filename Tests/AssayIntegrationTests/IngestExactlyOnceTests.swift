@@ -119,6 +119,9 @@ struct IngestExactlyOnceTests {
             poison += Array(repeating: ("empty_payload", []), count: 25)
             poison += Array(repeating: ("tombstone", nil), count: 24)
             poison.append(("too_large", garbage))
+            // A well-formed trace whose request time is in 2099: its clock is wrong, and it
+            // would close every window at once.
+            poison[poison.count - 2] = ("event_time_out_of_range", try fixture("mlflow-future-request-time.json"))
 
             var (good, ids) = syntheticMessages(count: 300, seed: 17)
             // Partition 0 interleaves poison with good traces; the rest go where their keys hash.
@@ -150,7 +153,7 @@ struct IngestExactlyOnceTests {
                 }
             }
             let byReason = Dictionary(uniqueKeysWithValues: letters.map { ($0.0, $0.1) })
-            #expect(byReason == ["invalid_json": 25, "invalid_shape": 25, "empty_payload": 25, "tombstone": 24, "too_large": 1])
+            #expect(byReason == ["invalid_json": 25, "invalid_shape": 25, "empty_payload": 25, "tombstone": 23, "event_time_out_of_range": 1, "too_large": 1])
             #expect(letters.allSatisfy { $0.1 == $0.2 && $0.3 == 0 && $0.4 == 0 }, "one letter per offset, all on partition 0")
             // The bytes are kept: the garbage blob in full, tombstones as NULL, empty payloads as empty.
             let kept = try await env.pool.withConnection { connection in
@@ -163,6 +166,8 @@ struct IngestExactlyOnceTests {
             #expect(kept.filter { $0.0 == "invalid_shape" }.allSatisfy { $0.1 == wrongShape.count })
             let detail = try await env.pool.withConnection { try $0.query("SELECT detail FROM dead_letters WHERE reason = 'invalid_shape' LIMIT 1")[0].string(0) }
             #expect(detail.contains("info.trace_id"), "the detail names the JSON path: \(detail)")
+            let future = try await env.pool.withConnection { try $0.query("SELECT detail FROM dead_letters WHERE reason = 'event_time_out_of_range'")[0].string(0) }
+            #expect(future.contains("2099") && future.contains("after the current time"), "the detail says why: \(future)")
             #expect(try await env.storedOffsets(group: "assay") == ends)
         }
     }

@@ -1,0 +1,324 @@
+import AssayCore
+import AssayPipeline
+import AssayStore
+import AssayTestSupport
+import Foundation
+import Kafka
+import Postgres
+import ServiceLifecycle
+import Testing
+
+/// The monitor the scoring tests use: rates 1.0, 0.4 and 0.2, no filters, so every sampled
+/// trace gets exactly one assessment per scorer (N/A and errors are assessments too).
+func scoringTestMonitor(windowSeconds: Int = 10) throws -> MonitorConfig {
+    try MonitorConfig.parse(Array("""
+        {"name": "it", "destination": {"schema": "assay"}, "sample_rate": 1.0,
+         "window": "\(windowSeconds)s", "allowed_lateness": "1s",
+         "scorers": [
+            {"name": "no_error", "kind": "no_error"},
+            {"name": "fast_enough", "kind": "latency", "sample_rate": 0.4, "params": {"max_ms": 4000}},
+            {"name": "no_pii", "kind": "pii", "sample_rate": 0.2}
+         ],
+         "paused": false}
+        """.utf8))
+}
+
+/// Ingest, scoring and outbox services of in-process replicas.
+final class FullReplicas: Sendable {
+    let ingest: [IngestService]
+    let scoring: [ScoringService]
+    let outbox: [OutboxPublisher]
+    private let group: ServiceGroup
+    private let task: Task<Void, Error>
+
+    init(_ names: [String], env: Environment) {
+        ingest = names.map { IngestService(configuration: env.ingestConfiguration(replica: $0), pool: env.pool, logger: quietLogger) }
+        scoring = names.map { name in
+            var configuration = ScoringConfiguration(owner: name)
+            configuration.idleTimeout = .seconds(1)
+            configuration.tick = .milliseconds(100)
+            configuration.chunkSize = 300
+            return ScoringService(configuration: configuration, pool: env.pool, logger: quietLogger)
+        }
+        outbox = names.map { _ in
+            var configuration = OutboxPublisher.Configuration(brokers: env.cluster.bootstrapServers)
+            configuration.tick = .milliseconds(100)
+            return OutboxPublisher(configuration: configuration, pool: env.pool, logger: quietLogger)
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        for index in names.indices {
+            services += [.init(service: ingest[index]), .init(service: scoring[index]), .init(service: outbox[index])]
+        }
+        group = ServiceGroup(configuration: .init(services: services, logger: quietLogger))
+        let group = self.group
+        task = Task { try await group.run() }
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
+
+/// Traces with request times inside `windows` consecutive windows of `width` from `start`.
+/// Spacing leaves room at both ends, so every trace lands inside (about `perWindow` each).
+func windowedMessages(perWindow: Int, windows: Int, start: Int64, width: Int64, seed: UInt64) -> [ProducerMessage] {
+    let spacing = width / Int64(perWindow + 1)
+    var generator = SyntheticTraceGenerator(seed: seed, startNanos: start, spacingNanos: spacing)
+    return (0..<(perWindow * windows)).map { _ in
+        let trace = generator.next()
+        precondition(trace.requestTimeNanos >= start && trace.requestTimeNanos < start + Int64(windows) * width, "test traffic outside its windows")
+        return ProducerMessage(topic: "traces", key: Array(trace.traceID.utf8), value: trace.json)
+    }
+}
+
+extension Environment {
+    /// Waits until every stored trace was handled by a window pass and the outbox is empty.
+    func waitUntilScored(traces: Int, timeout: Duration = .seconds(180)) async throws {
+        _ = try await waitUntil("all \(traces) traces scored and published", timeout: timeout, query: { connection in
+            let row = try connection.query("""
+                SELECT (SELECT count(*) FROM traces), (SELECT count(*) FROM traces WHERE scored_at IS NULL),
+                       (SELECT count(*) FROM outbox WHERE published_at IS NULL), (SELECT count(*) FROM windows WHERE state <> 'scored')
+                """)[0]
+            return [try row.int(0), try row.int(1), try row.int(2), try row.int(3)]
+        }, done: { $0[0] >= traces && $0[1] == 0 && $0[2] == 0 && $0[3] == 0 })
+    }
+
+    /// Every message on the assessments topic, read from the beginning until `expected` arrived.
+    func readAssessmentsTopic(expected: Int, timeout: Duration = .seconds(60)) async throws -> [ConsumerMessage] {
+        let consumer = try KafkaConsumer(configuration: .init(bootstrapServers: cluster.bootstrapServers, groupID: "downstream-\(UUID().uuidString)"),
+                                         listener: BeginningListener(), logger: quietLogger)
+        try await consumer.subscribe(topics: ["assessments"])
+        var messages: [ConsumerMessage] = []
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while messages.count < expected && ContinuousClock.now < deadline {
+            messages += try await consumer.poll(maxMessages: 2000, timeout: .milliseconds(200)).messages
+        }
+        // Anything beyond the expected count would be an extra message: look a little longer.
+        messages += try await consumer.poll(maxMessages: 2000, timeout: .milliseconds(500)).messages
+        await consumer.close()
+        return messages
+    }
+
+    /// (trace id, rho) of every stored trace.
+    func storedRhos() async throws -> [String: Double] {
+        try await pool.withConnection { connection in
+            var result: [String: Double] = [:]
+            for row in try connection.query("SELECT trace_id, rho FROM traces") { result[try row.string(0)] = try row.double(1) }
+            return result
+        }
+    }
+
+    /// (trace id, scorer) → how many assessments, and the ids.
+    func storedAssessments() async throws -> (pairs: [String: Int], ids: Set<String>) {
+        try await pool.withConnection { connection in
+            var pairs: [String: Int] = [:]
+            var ids = Set<String>()
+            for row in try connection.query("SELECT trace_id, scorer_name, assessment_id::text FROM assessments") {
+                pairs["\(try row.string(0))|\(try row.string(1))", default: 0] += 1
+                ids.insert(try row.string(2))
+            }
+            return (pairs, ids)
+        }
+    }
+}
+
+struct BeginningListener: ConsumerRebalanceListener {
+    func startingOffsets(for partitions: [TopicPartition]) throws -> [TopicPartition: KafkaOffset] {
+        Dictionary(uniqueKeysWithValues: partitions.map { ($0, .beginning) })
+    }
+
+    func partitionsRevoked(_ partitions: [TopicPartition]) {}
+}
+
+/// The assessment JSON Schema from the repository (schemas/ is part of every clone).
+func assessmentSchema() throws -> JSONSchemaChecker {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("schemas/assessment.schema.json")
+    return try JSONSchemaChecker(schemaBytes: Array(try Data(contentsOf: url)))
+}
+
+/// Checks that the topic holds exactly the stored assessments (duplicates allowed only with
+/// identical bytes), each valid against the schema, keyed by trace id, with the headers.
+func verifyTopic(_ messages: [ConsumerMessage], storedIDs: Set<String>) throws {
+    let schema = try assessmentSchema()
+    var payloads: [String: [UInt8]] = [:]
+    var conflicting = 0
+    var invalid = 0
+    for message in messages where message.header("assay-schema") == "assessment/v1" {
+        #expect(message.header("content-type") == "application/json")
+        let document = try JSONParser().parse(message.value ?? [])
+        if !schema.isValid(document) { invalid += 1 }
+        let id = document["assessment_id"]?.stringValue ?? ""
+        #expect(message.key.map { String(decoding: $0, as: UTF8.self) } == document["trace_id"]?.stringValue)
+        if let previous = payloads[id], previous != message.value { conflicting += 1 }
+        payloads[id] = message.value
+    }
+    #expect(invalid == 0, "assessments that fail schemas/assessment.schema.json")
+    #expect(conflicting == 0, "ids published with two different values")
+    #expect(Set(payloads.keys) == storedIDs, "the topic holds exactly the stored assessments")
+}
+
+@Suite("Windows, sampling and scoring", .serialized)
+struct ScoringPipelineTests {
+    @Test("3 windows x 3,000 traces, 8 partitions, 2 replicas, rates 1.0/0.4/0.2: exactly the sampled assessments, nested, summaries add up")
+    func threeWindows() async throws {
+        try await Environment.with(partitions: 8) { env in
+            try env.cluster.createTopic("assessments", partitions: 8)
+            let monitor = try scoringTestMonitor()
+            _ = try await env.pool.withConnection { try ScoringStore().saveConfig(monitor, on: $0) }
+            let width = monitor.window.widthNanos
+            let start = (1_770_000_000_000_000_000 / width) * width
+            let messages = windowedMessages(perWindow: 3000, windows: 3, start: start, width: width, seed: 21)
+            let replicas = FullReplicas(["r1", "r2"], env: env)
+            try await env.publish(messages)
+            try await env.waitUntilScored(traces: 9000)
+            let outboxCount = try await env.count("outbox")
+            try await replicas.stop()
+
+            // PostgreSQL: a trace has an assessment from scorer S iff rho < rate(S), exactly one.
+            let rhos = try await env.storedRhos()
+            let (pairs, ids) = try await env.storedAssessments()
+            let rates = Dictionary(uniqueKeysWithValues: monitor.scorers.map { ($0.name, $0.effectiveRate(global: monitor.sampleRate)) })
+            var expected: [String: Int] = [:]
+            for (trace, rho) in rhos {
+                #expect(rho == Sampler.rho(canonicalTraceID: Trace.canonicalTraceID(for: trace)), "rho stored at ingest")
+                for (scorer, rate) in rates where Sampler.isSampled(rho: rho, rate: rate) { expected["\(trace)|\(scorer)"] = 1 }
+            }
+            #expect(rhos.count == 9000)
+            #expect(pairs == expected, "assessments = exactly the sampled (trace, scorer) pairs, once each")
+            let sampled = { (scorer: String) in Set(pairs.keys.filter { $0.hasSuffix("|" + scorer) }.map { $0.split(separator: "|")[0] }) }
+            #expect(sampled("no_pii").isSubset(of: sampled("fast_enough")), "the 0.2 set is inside the 0.4 set")
+            #expect(sampled("fast_enough").isSubset(of: sampled("no_error")))
+            let fraction = Double(sampled("fast_enough").count) / 9000
+            #expect(abs(fraction - 0.4) < 0.03, "rate 0.4 sampled \(fraction)")
+
+            // Summaries: one row per (window, scorer), adding up, matching the assessments.
+            let summaries = try await env.pool.withConnection { connection in
+                try connection.query("""
+                    SELECT s.window_start_ns, s.scorer_name, s.eligible, s.sampled_out, s.filtered_out, s.not_applicable, s.errored,
+                           s.scored, s.passed, s.revision,
+                           (SELECT count(*) FROM traces t WHERE t.request_time_ns >= s.window_start_ns AND t.request_time_ns < s.window_end_ns),
+                           (SELECT count(*) FROM assessments a WHERE a.window_start_ns = s.window_start_ns AND a.scorer_name = s.scorer_name)
+                    FROM window_summaries s ORDER BY 1, 2
+                    """).map { row in try (0..<12).map { index in index == 1 ? 0 : try row.int64(index) } + [Int64(try row.string(1).count)] }
+            }
+            #expect(summaries.count == 3 * 3, "3 windows x 3 scorers")
+            for row in summaries {
+                #expect(row[2] == row[10], "eligible = traces in the window")
+                #expect(row[2] == row[3] + row[4] + row[5] + row[6] + row[7], "eligible = sampled_out + filtered_out + N/A + errored + scored")
+                #expect(row[5] + row[6] + row[7] == row[11], "one assessment per selected trace")
+                #expect(row[8] <= row[7])
+                #expect(row[9] == 1, "summarised once")
+            }
+
+            // The topic: the same assessments, valid, no id with two values; plus 9 summaries.
+            let topic = try await env.readAssessmentsTopic(expected: outboxCount)
+            try verifyTopic(topic, storedIDs: ids)
+            #expect(topic.filter { $0.header("assay-schema") == "window-summary/v1" }.count == 9)
+            #expect(replicas.scoring.allSatisfy { $0.currentStatistics.configVersion == 1 })
+        }
+    }
+
+    @Test("traces arriving after their window was scored are stored, scored if sampled, flagged late and counted")
+    func lateTraces() async throws {
+        try await Environment.with(partitions: 2) { env in
+            try env.cluster.createTopic("assessments", partitions: 2)
+            let monitor = try scoringTestMonitor()
+            _ = try await env.pool.withConnection { try ScoringStore().saveConfig(monitor, on: $0) }
+            let width = monitor.window.widthNanos
+            let start = (1_770_000_000_000_000_000 / width) * width
+            let replicas = FullReplicas(["r1"], env: env)
+            try await env.publish(windowedMessages(perWindow: 300, windows: 1, start: start, width: width, seed: 31))
+            try await env.waitUntilScored(traces: 300)
+            let late = windowedMessages(perWindow: 120, windows: 1, start: start, width: width, seed: 32)
+            try await env.publish(late)
+            try await env.waitUntilScored(traces: 420)
+            let outboxCount = try await env.count("outbox")
+            try await replicas.stop()
+
+            let lateIDs = Set(late.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } })
+            let flagged = try await env.pool.withConnection { connection in
+                Set(try connection.query("SELECT trace_id FROM traces WHERE late").map { try $0.string(0) })
+            }
+            #expect(flagged == lateIDs, "exactly the traces stored after the window closed are late")
+            let (pairs, ids) = try await env.storedAssessments()
+            let rhos = try await env.storedRhos()
+            let lateSampled = lateIDs.filter { Sampler.isSampled(rho: rhos[$0] ?? 1, rate: 0.4) }
+            #expect(lateSampled.allSatisfy { pairs["\($0)|fast_enough"] == 1 }, "late traces are scored when sampled")
+            let lateAssessments = try await env.pool.withConnection { try $0.query("SELECT count(*) FROM assessments WHERE late")[0].int(0) }
+            #expect(lateAssessments == pairs.filter { lateIDs.contains(String($0.key.split(separator: "|")[0])) }.count)
+            let summary = try await env.pool.withConnection { connection in
+                try connection.query("SELECT eligible, scored, late_scored, revision FROM window_summaries WHERE scorer_name = 'no_error'")[0]
+            }
+            #expect(try summary.int(0) == 420)
+            #expect(try summary.int(1) == 420)
+            #expect(try summary.int(2) == 120)
+            #expect(try summary.int(3) >= 2, "the summary was published again")
+            let windowLate = try await env.pool.withConnection { try $0.query("SELECT late_traces FROM windows")[0].int(0) }
+            #expect(windowLate == 120)
+            let topic = try await env.readAssessmentsTopic(expected: outboxCount)
+            try verifyTopic(topic, storedIDs: ids)
+            let summaryRevisions = topic.filter { $0.header("assay-schema") == "window-summary/v1" }
+                .compactMap { try? JSONParser().parse($0.value ?? []) }
+                .filter { $0["scorer_name"]?.stringValue == "no_error" }
+                .compactMap { $0["revision"]?.int64Value }
+            #expect(summaryRevisions.sorted().first == 1)
+            #expect(Set(summaryRevisions).count == summaryRevisions.count, "each revision once")
+        }
+    }
+
+    @Test("SIGKILL while a window is being scored, then between publishing and marking: every assessment once, no id with two values")
+    func crashesDuringScoringAndPublishing() async throws {
+        try await Environment.with(partitions: 4) { env in
+            try env.cluster.createTopic("assessments", partitions: 4)
+            let monitor = try scoringTestMonitor()
+            let monitorFile = FileManager.default.temporaryDirectory.appendingPathComponent("monitor-\(UUID().uuidString).json")
+            try monitor.json().serialized().write(to: monitorFile, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: monitorFile) }
+            let width = monitor.window.widthNanos
+            let start = (1_770_000_000_000_000_000 / width) * width
+            try await env.publish(windowedMessages(perWindow: 1000, windows: 2, start: start, width: width, seed: 41))
+            let common = ["--monitor", monitorFile.path, "--idle-timeout-seconds", "1", "--scoring-chunk-size", "100", "--scoring-lease-seconds", "3"]
+
+            // 1. Dies after three chunks of the first window are committed.
+            let first = try ServeProcess(environment: env, replica: "a", extraArguments: common + ["--debug-crash-after-scoring-chunks", "3"])
+            first.process.waitUntilExit()
+            #expect(first.process.terminationReason == .uncaughtSignal, "log:\n\(first.log.suffix(1500))")
+            let partial = try await env.pool.withConnection { try $0.query("SELECT count(*) FROM traces WHERE scored_at IS NOT NULL")[0].int(0) }
+            #expect(partial == 300, "three chunks of 100 were committed before the crash")
+
+            // 2. Resumes the window after the lease expires, publishes a batch, dies before marking it.
+            let second = try ServeProcess(environment: env, replica: "b", extraArguments: common + ["--debug-crash-after-publish"])
+            second.process.waitUntilExit()
+            #expect(second.process.terminationReason == .uncaughtSignal, "log:\n\(second.log.suffix(1500))")
+
+            // 3. Finishes everything.
+            let third = try ServeProcess(environment: env, replica: "c", extraArguments: common)
+            try await env.waitUntilScored(traces: 2000, timeout: .seconds(240))
+            let outboxCount = try await env.count("outbox")
+            third.terminate()
+
+            let rhos = try await env.storedRhos()
+            let (pairs, ids) = try await env.storedAssessments()
+            var expected: [String: Int] = [:]
+            for (trace, rho) in rhos {
+                for scorer in monitor.scorers where Sampler.isSampled(rho: rho, rate: scorer.effectiveRate(global: 1)) { expected["\(trace)|\(scorer.name)"] = 1 }
+            }
+            #expect(pairs == expected, "every expected assessment once in PostgreSQL")
+            let counts = try await env.pool.withConnection { connection in
+                try connection.query("""
+                    SELECT s.scored + s.not_applicable + s.errored,
+                           (SELECT count(*) FROM assessments a WHERE a.window_start_ns = s.window_start_ns AND a.scorer_name = s.scorer_name),
+                           s.eligible, (SELECT count(*) FROM traces t WHERE t.request_time_ns >= s.window_start_ns AND t.request_time_ns < s.window_end_ns)
+                    FROM window_summaries s
+                    """).map { (try $0.int(0), try $0.int(1), try $0.int(2), try $0.int(3)) }
+            }
+            #expect(counts.count == 6)
+            #expect(counts.allSatisfy { $0.0 == $0.1 && $0.2 == $0.3 }, "no trace counted twice across the crashes: \(counts)")
+            let topic = try await env.readAssessmentsTopic(expected: outboxCount)
+            try verifyTopic(topic, storedIDs: ids)
+            #expect(topic.filter { $0.header("assay-schema") == "assessment/v1" }.count > ids.count, "the crash after publishing left republished duplicates (same bytes)")
+        }
+    }
+}

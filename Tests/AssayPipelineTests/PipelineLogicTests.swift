@@ -1,0 +1,80 @@
+import AssayCore
+import AssayStore
+import Kafka
+import Testing
+@testable import AssayPipeline
+
+/// The pipeline's pure decisions, without servers.
+@Suite("Pipeline logic")
+struct PipelineLogicTests {
+    let second: Int64 = 1_000_000_000
+
+    @Test("the watermark is the slowest active partition; idle partitions do not hold it back")
+    func watermarkIgnoresIdlePartitions() {
+        let now = 1_000 * second
+        let partitions = [
+            PartitionProgress(maxEventTimeNanos: 900 * second, lastAdvancedWallTimeNanos: now - 1 * second),
+            PartitionProgress(maxEventTimeNanos: 950 * second, lastAdvancedWallTimeNanos: now - 2 * second),
+            PartitionProgress(maxEventTimeNanos: 100 * second, lastAdvancedWallTimeNanos: now - 60 * second),  // idle
+        ]
+        #expect(ScoringService.watermark(partitions, now: now, idleTimeoutNanos: 30 * second) == 900 * second)
+    }
+
+    @Test("when every partition is idle the watermark follows the clock, so the last windows close")
+    func watermarkFollowsClockWhenAllIdle() {
+        let now = 1_000 * second
+        let partitions = [
+            PartitionProgress(maxEventTimeNanos: 500 * second, lastAdvancedWallTimeNanos: now - 40 * second),
+            PartitionProgress(maxEventTimeNanos: 400 * second, lastAdvancedWallTimeNanos: now - 50 * second),
+        ]
+        #expect(ScoringService.watermark(partitions, now: now, idleTimeoutNanos: 30 * second) == 970 * second)
+    }
+
+    @Test("the watermark never runs ahead of the clock, and there is none without partitions")
+    func watermarkBounds() {
+        let now = 1_000 * second
+        let ahead = [PartitionProgress(maxEventTimeNanos: 1_500 * second, lastAdvancedWallTimeNanos: now)]
+        #expect(ScoringService.watermark(ahead, now: now, idleTimeoutNanos: 30 * second) == now)
+        #expect(ScoringService.watermark([], now: now, idleTimeoutNanos: 30 * second) == nil)
+    }
+
+    @Test("a trace's standing for a scorer: any error wins, then all-N/A, else scored and passed only if every verdict passed")
+    func traceVerdicts() {
+        #expect(ScoringService.traceVerdict([.pass, .error]) == .errored)
+        #expect(ScoringService.traceVerdict([.notApplicable, .notApplicable]) == .notApplicable)
+        #expect(ScoringService.traceVerdict([]) == .notApplicable)
+        #expect(ScoringService.traceVerdict([.pass, .notApplicable]) == .scored(passed: true))
+        #expect(ScoringService.traceVerdict([.pass, .fail]) == .scored(passed: false))
+        #expect(ScoringService.traceVerdict([.value]) == .scored(passed: false))
+        #expect(ScoringService.traceVerdict([.pass, .value]) == .scored(passed: true))
+    }
+
+    @Test("feedback values map to stored outcomes")
+    func storedOutcomes() {
+        #expect(ScoringService.storedOutcome(.value(.yes, rationale: "")) == .pass)
+        #expect(ScoringService.storedOutcome(.value(.no, rationale: "")) == .fail)
+        #expect(ScoringService.storedOutcome(.value(.number(3), rationale: "")) == .value)
+        #expect(ScoringService.storedOutcome(.notApplicable(reason: "no response")) == .notApplicable)
+        #expect(ScoringService.storedOutcome(.error(code: "E", message: "m")) == .error)
+    }
+
+    @Test("decoding a poll: traces, dead letters with reasons, far-future request times, and the covered offsets")
+    func decodeBatch() throws {
+        var generator = SyntheticTraceGenerator(seed: 5, startNanos: 1_770_000_000 * second)
+        let good = generator.next()
+        let tp = TopicPartition(topic: "traces", partition: 3)
+        let messages = [
+            ConsumerMessage(topicPartition: tp, offset: 10, value: good.json),
+            ConsumerMessage(topicPartition: tp, offset: 11, value: nil),
+            ConsumerMessage(topicPartition: tp, offset: 12, value: Array("{".utf8)),
+        ]
+        let now = 1_770_000_100 * second
+        let batch = IngestService.decode(messages, limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: now)
+        #expect(batch.traces.map(\.trace.traceID) == [good.traceID])
+        #expect(batch.deadLetters.map(\.reason) == ["tombstone", "invalid_json"])
+        #expect(batch.ranges[PartitionKey(topic: "traces", partition: 3)] == 10..<13)
+        let early = IngestService.decode(Array(messages.prefix(1)), limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: good.requestTimeNanos - 7200 * second)
+        #expect(early.traces.isEmpty)
+        #expect(early.deadLetters.map(\.reason) == ["event_time_out_of_range"])
+    }
+}
