@@ -197,7 +197,8 @@ public final class ScoringService: Service, Sendable {
                 }
             }
 
-            let results = await Self.run(jobs.map { ($0.trace, $0.scorer) }, concurrency: configuration.concurrency)
+            let scoringContext = ScoringContext(budgetKey: String(window.startNanos))
+            let results = await Self.run(jobs.map { ($0.trace, $0.scorer) }, context: scoringContext, concurrency: configuration.concurrency)
             var candidates: [(job: Int, assessment: Assessment, outcome: StoredOutcome)] = []
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             for (index, outcomes) in results.enumerated() {
@@ -272,7 +273,7 @@ public final class ScoringService: Service, Sendable {
     }
 
     /// Runs scorers with bounded concurrency; results in job order.
-    static func run(_ jobs: [(Trace, any Scorer)], concurrency: Int) async -> [[ScorerOutcome]] {
+    static func run(_ jobs: [(Trace, any Scorer)], context: ScoringContext, concurrency: Int) async -> [[ScorerOutcome]] {
         var results = [[ScorerOutcome]](repeating: [], count: jobs.count)
         await withTaskGroup(of: (Int, [ScorerOutcome]).self) { group in
             var next = 0
@@ -280,7 +281,7 @@ public final class ScoringService: Service, Sendable {
                 guard next < jobs.count else { return }
                 let index = next
                 let (trace, scorer) = jobs[index]
-                group.addTask { (index, await scorer.score(trace)) }
+                group.addTask { (index, await scorer.score(trace, context: context)) }
                 next += 1
             }
             for _ in 0..<max(1, concurrency) { addNext() }
@@ -295,7 +296,7 @@ public final class ScoringService: Service, Sendable {
     static func storedOutcome(_ result: ScorerResult) -> StoredOutcome {
         switch result {
         case .notApplicable: return .notApplicable
-        case .error: return .error
+        case .error, .budgetSkipped: return .error
         case .value(let value, _):
             switch value {
             case .yes, .bool(true): return .pass

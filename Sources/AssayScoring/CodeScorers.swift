@@ -22,7 +22,7 @@ extension CodeScorer {
     public var sourceID: String { "assay/code/\(kind.rawValue)@\(version)" }
 
     /// ``evaluate(_:)`` as the only outcome.
-    public func score(_ trace: Trace) async -> [ScorerOutcome] {
+    public func score(_ trace: Trace, context: ScoringContext) async -> [ScorerOutcome] {
         [evaluate(trace)]
     }
 

@@ -22,7 +22,25 @@ public protocol Scorer: Sendable {
 
     /// Scores one trace. Code scorers return exactly one outcome; judges may return one per span
     /// or chunk plus aggregates. Never throws: failures are ``ScorerResult/error(code:message:)``.
-    func score(_ trace: Trace) async -> [ScorerOutcome]
+    func score(_ trace: Trace, context: ScoringContext) async -> [ScorerOutcome]
+}
+
+/// Where a scoring call happens, for judges that keep per-window budgets.
+public struct ScoringContext: Sendable, Hashable {
+    /// Judge budgets (calls, tokens) are counted per key; the pipeline passes the window start,
+    /// `assay evaluate` one key for the whole run.
+    public var budgetKey: String
+
+    public init(budgetKey: String = "") {
+        self.budgetKey = budgetKey
+    }
+}
+
+extension Scorer {
+    /// Scores outside any window (one shared budget).
+    public func score(_ trace: Trace) async -> [ScorerOutcome] {
+        await score(trace, context: ScoringContext())
+    }
 }
 
 /// One conclusion of a scorer about a trace (or one span of it), before it becomes an ``Assessment``.
@@ -53,6 +71,9 @@ public enum ScorerResult: Sendable, Equatable {
     case notApplicable(reason: String)
     /// The scorer failed (after any retries); written as `feedback.error`.
     case error(code: String, message: String)
+    /// The judge's per-window budget (calls or tokens) was used up before this trace: no
+    /// assessment is written, and the window summary counts it as `budget_skipped`.
+    case budgetSkipped(reason: String)
 }
 
 /// Where and when an outcome is recorded: everything an ``Assessment`` needs besides the outcome
@@ -102,6 +123,11 @@ extension ScorerOutcome {
             rationale = reason
         case .error(let code, let message):
             feedback = .error(code: code, message: message)
+            rationale = nil
+        case .budgetSkipped(let reason):
+            // Callers drop these before writing; if one is turned into an assessment anyway,
+            // it must not look like a verdict.
+            feedback = .error(code: "BUDGET_SKIPPED", message: reason)
             rationale = nil
         }
         var metadata = extraMetadata
