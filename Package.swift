@@ -57,6 +57,17 @@ let package = Package(
         // Scorers: text extraction from traces, deterministic code scorers (and, later, LLM judges).
         .target(name: "AssayScoring", dependencies: ["AssayCore"]),
 
+        // The OpenAI-compatible HTTP judge (URLSession), with concurrency limits, per-window
+        // budgets, retries and a response cache.
+        .target(
+            name: "AssayJudgeHTTP",
+            dependencies: [
+                "AssayCore",
+                "AssayScoring",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Schema migrations and repositories on PostgreSQL.
         .target(
             name: "AssayStore",
@@ -121,6 +132,13 @@ let package = Package(
             name: "AssayScoringTests",
             dependencies: ["AssayScoring", "AssayCore", "AssayTestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "AssayJudgeHTTPTests",
+            dependencies: [
+                "AssayJudgeHTTP", "AssayScoring", "AssayCore", "AssayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "AssayPipelineTests",

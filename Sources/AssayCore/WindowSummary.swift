@@ -61,12 +61,14 @@ public struct TokenUsage: Sendable, Equatable {
 /// Every complete trace of the window is **eligible** and ends in exactly one bucket, counted
 /// in this order:
 ///
-///     eligible = sampled_out + filtered_out + not_applicable + errored + scored
+///     eligible = sampled_out + filtered_out + budget_skipped + not_applicable + errored + scored
 ///
 /// - `sampled_out`: ρ ≥ the scorer's rate, or the per-window cap (`max_per_window`, which
 ///   keeps the lowest ρ among sampled traces the filter accepts) left it out.
 /// - `filtered_out`: sampled, but the scorer's filter rejected it. Sampling comes first: it
 ///   needs only ρ, an index scan, so the filter is evaluated on the sampled set alone.
+/// - `budget_skipped`: selected, but the judge's per-window budget (calls or tokens) was used
+///   up before it: counted, never silently dropped, and without an assessment.
 /// - `not_applicable`: the scorer ran but did not apply (no RETRIEVER span, empty output …).
 /// - `errored`: the scorer failed after its retries (an error assessment).
 /// - `scored`: it has a value. `passed` ⊆ scored (values `yes`/`true`); `late_scored` ⊆ scored
@@ -84,6 +86,8 @@ public struct WindowScorerSummary: Sendable, Equatable {
     public var eligible: Int
     public var filteredOut: Int
     public var sampledOut: Int
+    /// Selected, but the judge budget of the window was used up (no assessment written).
+    public var budgetSkipped: Int
     public var notApplicable: Int
     public var errored: Int
     public var scored: Int
@@ -105,6 +109,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
         eligible: Int,
         filteredOut: Int,
         sampledOut: Int,
+        budgetSkipped: Int = 0,
         notApplicable: Int,
         errored: Int,
         scored: Int,
@@ -122,6 +127,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
         self.eligible = eligible
         self.filteredOut = filteredOut
         self.sampledOut = sampledOut
+        self.budgetSkipped = budgetSkipped
         self.notApplicable = notApplicable
         self.errored = errored
         self.scored = scored
@@ -145,9 +151,9 @@ public struct WindowScorerSummary: Sendable, Equatable {
     /// Whether the counts obey the identity and subset rules in the type's documentation, and
     /// the window is well formed.
     public var isConsistent: Bool {
-        let counts = [eligible, filteredOut, sampledOut, notApplicable, errored, scored, passed, lateScored]
+        let counts = [eligible, filteredOut, sampledOut, budgetSkipped, notApplicable, errored, scored, passed, lateScored]
         guard counts.allSatisfy({ $0 >= 0 }), windowEndNanos > windowStartNanos else { return false }
-        let (sum, overflow) = [filteredOut, sampledOut, notApplicable, errored, scored].reduce((0, false)) { partial, count in
+        let (sum, overflow) = [filteredOut, sampledOut, budgetSkipped, notApplicable, errored, scored].reduce((0, false)) { partial, count in
             let (next, didOverflow) = partial.0.addingReportingOverflow(count)
             return (next, partial.1 || didOverflow)
         }
@@ -156,7 +162,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
 
     /// The JSON form (`schemas/window-summary.schema.json`), keys always in this order:
     /// `window_start`, `window_end` (RFC 3339 UTC), `scorer_name`, `config_version`, `revision`, `eligible`,
-    /// `filtered_out`, `sampled_out`, `not_applicable`, `errored`, `scored`, `passed`,
+    /// `filtered_out`, `sampled_out`, `budget_skipped`, `not_applicable`, `errored`, `scored`, `passed`,
     /// `late_scored`, `pass_rate`, `wilson_lower`, `wilson_upper`, `judge_latency_p50_ms`,
     /// `judge_latency_p95_ms`, `tokens` (`{input, output, total}`). Absent values are `null`.
     public func json() -> JSONValue {
@@ -174,6 +180,7 @@ public struct WindowScorerSummary: Sendable, Equatable {
         object["eligible"] = JSONValue(eligible)
         object["filtered_out"] = JSONValue(filteredOut)
         object["sampled_out"] = JSONValue(sampledOut)
+        object["budget_skipped"] = JSONValue(budgetSkipped)
         object["not_applicable"] = JSONValue(notApplicable)
         object["errored"] = JSONValue(errored)
         object["scored"] = JSONValue(scored)

@@ -199,7 +199,8 @@ public final class ScoringService: Service, Sendable {
 
             let scoringContext = ScoringContext(budgetKey: String(window.startNanos))
             let results = await Self.run(jobs.map { ($0.trace, $0.scorer) }, context: scoringContext, concurrency: configuration.concurrency)
-            var candidates: [(job: Int, assessment: Assessment, outcome: StoredOutcome)] = []
+            var candidates: [(job: Int, outcome: ScorerOutcome, assessment: Assessment, stored: StoredOutcome)] = []
+            var skippedJobs = Set<Int>()
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             for (index, outcomes) in results.enumerated() {
                 let job = jobs[index]
@@ -207,7 +208,11 @@ public final class ScoringService: Service, Sendable {
                     traceID: job.trace.traceID, windowStartNanos: window.startNanos, configVersion: version,
                     sampleRate: plan.rate(of: job.config), late: job.late, createTimeMillis: now)
                 for outcome in outcomes {
-                    candidates.append((index, job.scorer.assessment(for: outcome, context: context), Self.storedOutcome(outcome.result)))
+                    if case .budgetSkipped = outcome.result {
+                        skippedJobs.insert(index)  // counted, no assessment
+                        continue
+                    }
+                    candidates.append((index, outcome, job.scorer.assessment(for: outcome, context: context), Self.storedOutcome(outcome.result)))
                 }
             }
             // An id stored by an interrupted earlier pass keeps its first value; count that one.
@@ -215,21 +220,29 @@ public final class ScoringService: Service, Sendable {
             let existing = try await pool.withConnection { try store.storedOutcomes(assessmentIDs: ids, on: $0) }
             var perJob: [Int: [StoredOutcome]] = [:]
             for candidate in candidates {
-                let outcome = existing[candidate.assessment.assessmentID] ?? candidate.outcome
-                perJob[candidate.job, default: []].append(outcome)
+                let stored = existing[candidate.assessment.assessmentID] ?? candidate.stored
+                perJob[candidate.job, default: []].append(stored)
                 if existing[candidate.assessment.assessmentID] == nil {
-                    chunk.assessments.append(NewAssessment(assessment: candidate.assessment, scorerName: jobs[candidate.job].config.name, outcome: candidate.outcome, late: jobs[candidate.job].late))
+                    let metrics = JudgeCallMetrics(candidate.outcome.extraMetadata)
+                    chunk.assessments.append(NewAssessment(
+                        assessment: candidate.assessment, scorerName: jobs[candidate.job].config.name, outcome: candidate.stored,
+                        late: jobs[candidate.job].late, judgeLatencyMillis: metrics.latencyMillis,
+                        judgeInputTokens: metrics.inputTokens, judgeOutputTokens: metrics.outputTokens))
                 }
             }
             for (index, job) in jobs.enumerated() {
                 var delta = chunk.deltas[job.config.name, default: SummaryDelta()]
-                switch Self.traceVerdict(perJob[index] ?? []) {
-                case .notApplicable: delta.notApplicable += 1
-                case .errored: delta.errored += 1
-                case .scored(let passed):
-                    delta.scored += 1
-                    if passed { delta.passed += 1 }
-                    if job.late { delta.lateScored += 1 }
+                if skippedJobs.contains(index) {
+                    delta.budgetSkipped += 1
+                } else {
+                    switch Self.traceVerdict(perJob[index] ?? []) {
+                    case .notApplicable: delta.notApplicable += 1
+                    case .errored: delta.errored += 1
+                    case .scored(let passed):
+                        delta.scored += 1
+                        if passed { delta.passed += 1 }
+                        if job.late { delta.lateScored += 1 }
+                    }
                 }
                 chunk.deltas[job.config.name] = delta
             }
@@ -267,7 +280,7 @@ public final class ScoringService: Service, Sendable {
 
     private func scorers(for stored: StoredMonitorConfig) throws -> [any Scorer] {
         if let cached = scorerCache.withLock({ $0[stored.version] }) { return cached }
-        let made = try ScorerFactory.makeScorers(stored.config)
+        let made = try JudgeWiring.makeScorers(stored.config, logger: logger)
         scorerCache.withLock { $0[stored.version] = made }
         return made
     }
@@ -296,7 +309,7 @@ public final class ScoringService: Service, Sendable {
     static func storedOutcome(_ result: ScorerResult) -> StoredOutcome {
         switch result {
         case .notApplicable: return .notApplicable
-        case .error, .budgetSkipped: return .error
+        case .error, .budgetSkipped: return .error  // budget-skipped outcomes are dropped before this
         case .value(let value, _):
             switch value {
             case .yes, .bool(true): return .pass
@@ -336,5 +349,20 @@ extension Duration {
         let (seconds, attoseconds) = components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? Int64.max : product &+ attoseconds / 1_000_000_000
+    }
+}
+
+/// The judge call figures a scorer put in an outcome's metadata (`judge_latency_ms`,
+/// `judge_input_tokens`, `judge_output_tokens`, `judge_cached`).
+struct JudgeCallMetrics: Equatable {
+    var latencyMillis: Double?
+    var inputTokens: Int?
+    var outputTokens: Int?
+
+    init(_ metadata: [String: String]) {
+        let cached = metadata["judge_cached"] == "true"
+        latencyMillis = cached ? nil : metadata["judge_latency_ms"].flatMap(Double.init)
+        inputTokens = metadata["judge_input_tokens"].flatMap(Int.init)
+        outputTokens = metadata["judge_output_tokens"].flatMap(Int.init)
     }
 }

@@ -23,6 +23,7 @@ public struct SummaryDelta: Sendable, Equatable {
     public var eligible = 0
     public var filteredOut = 0
     public var sampledOut = 0
+    public var budgetSkipped = 0
     public var notApplicable = 0
     public var errored = 0
     public var scored = 0
@@ -37,6 +38,7 @@ public struct SummaryDelta: Sendable, Equatable {
         lhs.eligible += rhs.eligible
         lhs.filteredOut += rhs.filteredOut
         lhs.sampledOut += rhs.sampledOut
+        lhs.budgetSkipped += rhs.budgetSkipped
         lhs.notApplicable += rhs.notApplicable
         lhs.errored += rhs.errored
         lhs.scored += rhs.scored
@@ -62,12 +64,20 @@ public struct NewAssessment: Sendable {
     public var scorerName: String
     public var outcome: StoredOutcome
     public var late: Bool
+    /// For judged assessments: the call's latency (nil for cache hits) and tokens.
+    public var judgeLatencyMillis: Double?
+    public var judgeInputTokens: Int?
+    public var judgeOutputTokens: Int?
 
-    public init(assessment: Assessment, scorerName: String, outcome: StoredOutcome, late: Bool) {
+    public init(assessment: Assessment, scorerName: String, outcome: StoredOutcome, late: Bool,
+                judgeLatencyMillis: Double? = nil, judgeInputTokens: Int? = nil, judgeOutputTokens: Int? = nil) {
         self.assessment = assessment
         self.scorerName = scorerName
         self.outcome = outcome
         self.late = late
+        self.judgeLatencyMillis = judgeLatencyMillis
+        self.judgeInputTokens = judgeInputTokens
+        self.judgeOutputTokens = judgeOutputTokens
     }
 }
 
@@ -300,7 +310,8 @@ public struct ScoringStore: Sendable {
         try connection.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS stage_assessments (
                 assessment_id uuid, trace_id text, span_id text, assessment_name text, scorer_name text,
-                source_type text, outcome text, value text, rationale text, error_code text, late boolean, document text
+                source_type text, outcome text, value text, rationale text, error_code text, late boolean, document text,
+                judge_latency_ms double precision, judge_input_tokens integer, judge_output_tokens integer
             ) ON COMMIT DELETE ROWS
             """)
         _ = try connection.copyFrom("COPY stage_assessments FROM STDIN") { writer in
@@ -325,6 +336,9 @@ public struct ScoringStore: Sendable {
                     errorCode?.sanitizedForPostgres,
                     item.late ? "t" : "f",
                     assessment.json().serialized(),
+                    item.judgeLatencyMillis.map { String($0) },
+                    item.judgeInputTokens.map { String($0) },
+                    item.judgeOutputTokens.map { String($0) },
                 ])
             }
         }
@@ -333,9 +347,11 @@ public struct ScoringStore: Sendable {
             """
             WITH inserted AS (
                 INSERT INTO assessments (assessment_id, trace_id, span_id, assessment_name, scorer_name, window_start_ns,
-                    config_version, source_type, outcome, value, rationale, error_code, late, document)
+                    config_version, source_type, outcome, value, rationale, error_code, late, document,
+                    judge_latency_ms, judge_input_tokens, judge_output_tokens)
                 SELECT assessment_id, trace_id, span_id, assessment_name, scorer_name, $1, $2,
-                    source_type, outcome, value, rationale, error_code, late, document
+                    source_type, outcome, value, rationale, error_code, late, document,
+                    judge_latency_ms, judge_input_tokens, judge_output_tokens
                 FROM stage_assessments
                 ON CONFLICT (assessment_id) DO NOTHING
                 RETURNING assessment_id, trace_id, document
@@ -348,12 +364,12 @@ public struct ScoringStore: Sendable {
 
     private func addDelta(_ delta: SummaryDelta, scorer: String, window: ClaimedWindow, on connection: PostgresConnection) throws {
         let values = [delta.eligible, delta.filteredOut, delta.sampledOut, delta.notApplicable, delta.errored,
-                      delta.scored, delta.passed, delta.lateScored, delta.selected].map { PostgresValue.text(String($0)) }
+                      delta.scored, delta.passed, delta.lateScored, delta.selected, delta.budgetSkipped].map { PostgresValue.text(String($0)) }
         _ = try connection.execute(
             """
             INSERT INTO window_summaries AS s (window_start_ns, scorer_name, window_end_ns, config_version,
-                eligible, filtered_out, sampled_out, not_applicable, errored, scored, passed, late_scored, selected, needs_publish)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, true)
+                eligible, filtered_out, sampled_out, not_applicable, errored, scored, passed, late_scored, selected, budget_skipped, needs_publish)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, true)
             ON CONFLICT (window_start_ns, scorer_name) DO UPDATE SET
                 eligible = s.eligible + EXCLUDED.eligible,
                 filtered_out = s.filtered_out + EXCLUDED.filtered_out,
@@ -364,6 +380,7 @@ public struct ScoringStore: Sendable {
                 passed = s.passed + EXCLUDED.passed,
                 late_scored = s.late_scored + EXCLUDED.late_scored,
                 selected = s.selected + EXCLUDED.selected,
+                budget_skipped = s.budget_skipped + EXCLUDED.budget_skipped,
                 needs_publish = true,
                 updated_at = now()
             """,
@@ -378,10 +395,18 @@ public struct ScoringStore: Sendable {
             try renewLease(window, owner: owner, leaseSeconds: leaseSeconds, on: connection)
             let rows = try connection.query(
                 """
-                SELECT scorer_name, config_version, revision, eligible, filtered_out, sampled_out, not_applicable,
-                       errored, scored, passed, late_scored
-                FROM window_summaries WHERE window_start_ns = $1 AND needs_publish
-                ORDER BY scorer_name FOR UPDATE
+                SELECT s.scorer_name, s.config_version, s.revision, s.eligible, s.filtered_out, s.sampled_out, s.not_applicable,
+                       s.errored, s.scored, s.passed, s.late_scored, s.budget_skipped,
+                       j.p50, j.p95, j.input_tokens, j.output_tokens
+                FROM window_summaries s
+                LEFT JOIN LATERAL (
+                    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY judge_latency_ms) AS p50,
+                           percentile_cont(0.95) WITHIN GROUP (ORDER BY judge_latency_ms) AS p95,
+                           sum(judge_input_tokens) AS input_tokens, sum(judge_output_tokens) AS output_tokens
+                    FROM assessments a WHERE a.window_start_ns = s.window_start_ns AND a.scorer_name = s.scorer_name
+                ) j ON true
+                WHERE s.window_start_ns = $1 AND s.needs_publish
+                ORDER BY s.scorer_name FOR UPDATE OF s
                 """, [.text(String(window.startNanos))])
             var published: [WindowScorerSummary] = []
             for row in rows {
@@ -389,8 +414,10 @@ public struct ScoringStore: Sendable {
                     windowStartNanos: window.startNanos, windowEndNanos: window.endNanos,
                     scorerName: try row.string(0), configVersion: try row.int64(1), revision: try row.int(2) + 1,
                     eligible: try row.int(3), filteredOut: try row.int(4), sampledOut: try row.int(5),
-                    notApplicable: try row.int(6), errored: try row.int(7), scored: try row.int(8),
-                    passed: try row.int(9), lateScored: try row.int(10))
+                    budgetSkipped: try row.int(11), notApplicable: try row.int(6), errored: try row.int(7), scored: try row.int(8),
+                    passed: try row.int(9), lateScored: try row.int(10),
+                    judgeLatencyP50Millis: try row.optionalDouble(12), judgeLatencyP95Millis: try row.optionalDouble(13),
+                    tokens: try Self.tokens(input: row.optionalInt64(14), output: row.optionalInt64(15)))
                 let document = summary.json().serialized()
                 _ = try connection.execute(
                     "UPDATE window_summaries SET revision = $3, document = $4, needs_publish = false, updated_at = now() WHERE window_start_ns = $1 AND scorer_name = $2",
@@ -407,6 +434,11 @@ public struct ScoringStore: Sendable {
                 """, [.text(String(window.startNanos)), .text(owner)])
             return published
         }
+    }
+
+    static func tokens(input: Int64?, output: Int64?) -> TokenUsage? {
+        guard input != nil || output != nil else { return nil }
+        return TokenUsage(inputTokens: input ?? 0, outputTokens: output ?? 0)
     }
 
     // MARK: - Outbox

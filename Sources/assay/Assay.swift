@@ -12,6 +12,7 @@ struct Assay: AsyncParsableCommand {
             MigrateCommand.self,
             DevBrokerCommand.self,
             ProduceCommand.self,
+            EvaluateCommand.self,
             DemoCommand.self,
         ]
     )

@@ -97,7 +97,7 @@ struct WindowSummaryTests {
     @Test func exactJSON() {
         #expect(sampleSummary().json().serialized() == """
             {"window_start":"2026-02-03T13:00:00Z","window_end":"2026-02-03T13:15:00Z","scorer_name":"relevance_to_query",\
-            "config_version":3,"revision":1,"eligible":1000,"filtered_out":100,"sampled_out":540,"not_applicable":50,"errored":47,\
+            "config_version":3,"revision":1,"eligible":1000,"filtered_out":100,"sampled_out":540,"budget_skipped":0,"not_applicable":50,"errored":47,\
             "scored":263,"passed":81,"late_scored":4,"pass_rate":0.30798479087452474,\
             "wilson_lower":0.25528851948901576,"wilson_upper":0.3662095774580194,\
             "judge_latency_p50_ms":850,"judge_latency_p95_ms":2400.5,"tokens":{"input":120000,"output":8000,"total":128000}}
@@ -118,6 +118,6 @@ struct WindowSummaryTests {
         #expect(json["judge_latency_p50_ms"] == .null)
         #expect(json["tokens"] == .null)
         #expect(json["revision"] == 1)
-        #expect(json.objectValue?.keys.count == 19)
+        #expect(json.objectValue?.keys.count == 20)
     }
 }
