@@ -1,0 +1,1 @@
+// The HTTP judge lives here.
