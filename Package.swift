@@ -83,6 +83,7 @@ let package = Package(
             name: "AssayPipeline",
             dependencies: [
                 "AssayCore",
+                "AssayJudgeHTTP",
                 "AssayScoring",
                 "AssayStore",
                 "Kafka",

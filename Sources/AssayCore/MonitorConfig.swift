@@ -21,11 +21,14 @@
 /// - `judge` (optional): `kind` `offline` or `openai`; `openai` needs `base_url` (http/https),
 ///   `model` and `api_key_env` — the *name* of the environment variable holding the key, never a
 ///   key (values that look like keys are refused, and never echoed in messages); these three are
-///   refused for `offline`. `max_concurrency` 1–1024 (default 4), `max_calls_per_window`
+///   refused for `offline`. `max_tokens_per_window` (optional, 1–10^10) caps judge tokens per window.
+///   `max_concurrency` 1–1024 (default 4), `max_calls_per_window`
 ///   1–100,000,000 (default 5000).
 /// - `scorers` (required, may be empty): `name` unique, 1–128 characters of `[a-z0-9_/-]`;
 ///   `kind` one of ``ScorerKind``; LLM kinds need a `judge` (the offline judge stands in for
-///   one); `guidelines` only on kind `guidelines`, where it is a non-empty list of distinct,
+///   one, except for kind `guidelines`, which needs judge kind `openai`: the offline judge
+///   cannot judge free-text guidelines, so that combination is an error at `scorers[i].kind`);
+///   `guidelines` only on kind `guidelines`, where it is a non-empty list of distinct,
 ///   non-empty strings; `filter` must parse as a ``TraceFilter``; `max_per_window` ≥ 1;
 ///   `params` an object (default `{}`).
 /// - `paused` (default false): a boolean.
@@ -88,6 +91,10 @@ public struct MonitorConfig: Sendable, Equatable {
             ScorerConfig(name: "no_pii", kind: .pii, sampleRate: 0.4, filter: try? TraceFilter.parse("tags.env = 'prod'")),
             ScorerConfig(name: "token_budget", kind: .tokenUsage, sampleRate: 0.4, filter: try? TraceFilter.parse("state = 'OK'"), params: ["max_total_tokens": 1200]),
             ScorerConfig(name: "output_length", kind: .outputLength, sampleRate: 0.2, params: ["min_chars": 20, "max_chars": 400]),
+            ScorerConfig(name: "relevance_to_query", kind: .relevanceToQuery),
+            ScorerConfig(name: "retrieval_groundedness", kind: .retrievalGroundedness, sampleRate: 0.4),
+            ScorerConfig(name: "retrieval_relevance", kind: .retrievalRelevance, sampleRate: 0.4),
+            ScorerConfig(name: "safety", kind: .safety),
         ],
         paused: false
     )
@@ -163,6 +170,10 @@ public struct MonitorConfig: Sendable, Equatable {
         }
     }
 
+    /// Why a `guidelines` scorer is refused when `judge.kind` is `offline`.
+    public static let offlineGuidelinesMessage =
+        "guidelines needs an LLM judge; the offline judge cannot judge free-text guidelines — configure judge.kind openai"
+
     /// The longest accepted window or lateness: 168 hours.
     public static let maximumDurationNanos: Int64 = 168 * 3600 * 1_000_000_000
 }
@@ -217,6 +228,8 @@ public struct JudgeConfig: Sendable, Equatable {
     public var maxConcurrency: Int
     /// Most judge calls per window (the budget); traces past it are not judged.
     public var maxCallsPerWindow: Int
+    /// Most judge tokens (input + output) per window; nil for no token budget.
+    public var maxTokensPerWindow: Int?
 
     public init(
         kind: Kind,
@@ -224,8 +237,10 @@ public struct JudgeConfig: Sendable, Equatable {
         model: String? = nil,
         apiKeyEnv: String? = nil,
         maxConcurrency: Int = JudgeConfig.defaultMaxConcurrency,
-        maxCallsPerWindow: Int = JudgeConfig.defaultMaxCallsPerWindow
+        maxCallsPerWindow: Int = JudgeConfig.defaultMaxCallsPerWindow,
+        maxTokensPerWindow: Int? = nil
     ) {
+        self.maxTokensPerWindow = maxTokensPerWindow
         self.kind = kind
         self.baseURL = baseURL
         self.model = model
@@ -242,6 +257,7 @@ public struct JudgeConfig: Sendable, Equatable {
         if let apiKeyEnv { object["api_key_env"] = .string(apiKeyEnv) }
         object["max_concurrency"] = JSONValue(maxConcurrency)
         object["max_calls_per_window"] = JSONValue(maxCallsPerWindow)
+        if let maxTokensPerWindow { object["max_tokens_per_window"] = JSONValue(maxTokensPerWindow) }
         return .object(object)
     }
 }
@@ -395,7 +411,7 @@ private struct MonitorConfigValidator {
                 var namesSeen: [String: String] = [:]
                 for (index, element) in elements.enumerated() {
                     let path = "scorers[\(index)]"
-                    guard let scorer = scorer(element, at: path, hasJudge: root["judge"] != nil) else { continue }
+                    guard let scorer = scorer(element, at: path, hasJudge: root["judge"] != nil, judgeKind: judge?.kind) else { continue }
                     var names = [scorer.name] + scorer.kind.derivedAssessmentNames(scorerName: scorer.name)
                     names = Array(Set(names))
                     for produced in names.sorted() {
@@ -426,7 +442,7 @@ private struct MonitorConfigValidator {
     private mutating func judge(_ value: JSONValue) -> JudgeConfig? {
         let path = "judge"
         guard let object = object(value, at: path, allowed: [
-            "kind", "base_url", "model", "api_key_env", "max_concurrency", "max_calls_per_window",
+            "kind", "base_url", "model", "api_key_env", "max_concurrency", "max_calls_per_window", "max_tokens_per_window",
         ]) else { return nil }
         var kind: JudgeConfig.Kind?
         if let text = string(object, "kind", at: path, required: true) {
@@ -473,6 +489,7 @@ private struct MonitorConfigValidator {
         }
         let maxConcurrency = integer(object, "max_concurrency", at: path, range: 1...1024)
         let maxCalls = integer(object, "max_calls_per_window", at: path, range: 1...100_000_000)
+        let maxTokens = integer(object, "max_tokens_per_window", at: path, range: 1...10_000_000_000)
         let baseURL = endpoint["base_url"]
         let model = endpoint["model"]
         let apiKeyEnv = endpoint["api_key_env"]
@@ -480,11 +497,13 @@ private struct MonitorConfigValidator {
         return JudgeConfig(
             kind: kind, baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv,
             maxConcurrency: maxConcurrency ?? JudgeConfig.defaultMaxConcurrency,
-            maxCallsPerWindow: maxCalls ?? JudgeConfig.defaultMaxCallsPerWindow
+            maxCallsPerWindow: maxCalls ?? JudgeConfig.defaultMaxCallsPerWindow,
+            maxTokensPerWindow: maxTokens
         )
     }
 
-    private mutating func scorer(_ value: JSONValue, at path: String, hasJudge: Bool) -> ScorerConfig? {
+    /// One scorer; `judgeKind` is the monitor's judge kind when its `judge` is valid.
+    private mutating func scorer(_ value: JSONValue, at path: String, hasJudge: Bool, judgeKind: JudgeConfig.Kind?) -> ScorerConfig? {
         guard let object = object(value, at: path, allowed: [
             "name", "kind", "sample_rate", "filter", "max_per_window", "params", "guidelines",
         ]) else { return nil }
@@ -503,7 +522,13 @@ private struct MonitorConfigValidator {
             }
         }
         if let kind, kind.usesJudge, !hasJudge {
-            report(Self.join(path, "kind"), "scorer kind \(kind.rawValue) needs an LLM judge: add \"judge\" to the monitor (e.g. {\"kind\": \"offline\"})")
+            let example = kind == .guidelines
+                ? #"(kind "openai": the offline judge cannot judge guidelines)"#
+                : #"(e.g. {"kind": "offline"})"#
+            report(Self.join(path, "kind"), "scorer kind \(kind.rawValue) needs an LLM judge: add \"judge\" to the monitor \(example)")
+        }
+        if kind == .guidelines, judgeKind == .offline {
+            report(Self.join(path, "kind"), MonitorConfig.offlineGuidelinesMessage)
         }
         let sampleRate = rate(object, "sample_rate", at: path)
 

@@ -47,7 +47,21 @@ public struct SyntheticTraceGenerator: Sendable {
         let jitter = Int64(random.next() % UInt64(max(spacingNanos, 1)))
         let requestTime = startNanos + sequence * spacingNanos + jitter - spacingNanos / 2
         let fails = random.unitInterval() < errorRate
-        let question = Self.questions[Int(random.next() % UInt64(Self.questions.count))]
+        let topicIndex = Int(random.next() % UInt64(Self.topics.count))
+        let topic = Self.topics[topicIndex]
+        let question = topic.question
+        // Most answers are right; some go wrong the ways production apps do.
+        let quality = random.unitInterval()
+        let answerText: String
+        if quality < 0.05 {
+            answerText = Self.leakyAnswers[Int(random.next() % UInt64(Self.leakyAnswers.count))]
+        } else if quality < 0.09 {
+            answerText = Self.topics[(topicIndex + 1 + Int(random.next() % UInt64(Self.topics.count - 1))) % Self.topics.count].answer  // off topic
+        } else if quality < 0.11 {
+            answerText = Self.unsafeAnswers[Int(random.next() % UInt64(Self.unsafeAnswers.count))]
+        } else {
+            answerText = topic.answer
+        }
         var builder = SpanBuilder(traceBytes: traceBytes, traceID: traceID, random: random)
         var clock = requestTime
         let state: TraceState
@@ -67,9 +81,7 @@ public struct SyntheticTraceGenerator: Sendable {
                 builder.close(root, end: clock, outputs: nil, error: ("RateLimitError", "Error code: 429 - rate limit exceeded"))
                 state = .error
             } else {
-                let reply = random.unitInterval() < 0.05
-                    ? Self.leakyAnswers[Int(random.next() % UInt64(Self.leakyAnswers.count))]
-                    : Self.answers[Int(random.next() % UInt64(Self.answers.count))]
+                let reply = answerText
                 builder.close(builder.open(name: "Completions", type: "CHAT_MODEL", parent: root, start: modelStart, inputs: Self.chatInput(question)),
                               end: clock, outputs: Self.chatOutput(reply), tokens: Self.tokens(question, reply, &random))
                 clock += 1_000_000
@@ -83,12 +95,13 @@ public struct SyntheticTraceGenerator: Sendable {
             let retrieverStart = clock
             clock += Int64(20_000_000 + random.next() % 80_000_000)
             let padding = maxPaddingBytes > 0 ? Int(random.next() % UInt64(maxPaddingBytes + 1)) : 0
-            let documents = Self.documents(count: 2 + Int(random.next() % 3), random: &random, padding: padding)
+            let documents = Self.documents(for: topicIndex, count: 2 + Int(random.next() % 3), random: &random, padding: padding)
             builder.close(builder.open(name: "policy_search", type: "RETRIEVER", parent: root, start: retrieverStart, inputs: .object(["query": .string(question)])),
                           end: clock, outputs: .array(documents))
             let modelStart = clock + 1_000_000
             clock = modelStart + Int64(600_000_000 + random.next() % 3_000_000_000)
-            let reply = Self.answers[Int(random.next() % UInt64(Self.answers.count))]
+            // RAG answers sometimes contradict the retrieved policy (ungrounded).
+            let reply = quality > 0.93 ? Self.contradicting(topic.answer) : answerText
             if fails {
                 builder.close(builder.open(name: "Completions", type: "CHAT_MODEL", parent: root, start: modelStart, inputs: Self.chatInput(question)),
                               end: modelStart + 120_000_000, outputs: nil, error: ("RateLimitError", "Error code: 429 - rate limit exceeded"))
@@ -173,25 +186,52 @@ public struct SyntheticTraceGenerator: Sendable {
 
     // MARK: - Content
 
-    static let questions = [
-        "Is there a stipend for setting up a home office?",
-        "How many days of parental leave do I get?",
-        "Can I carry unused vacation days into next year?",
-        "What is the policy on working from another country?",
-        "How do I file an expense claim for a client dinner?",
-        "When is the next payslip issued?",
-        "Who approves sick leave longer than three days?",
-        "What does the dental plan cover?",
+    /// Questions with the answer the policy supports and the policy text that supports it.
+    static let topics: [(question: String, answer: String, policy: String, text: String)] = [
+        ("Is there a stipend for setting up a home office?",
+         "After probation you can claim a one-off $500 home office stipend plus $30 a month towards internet.",
+         "remote-work", "A one-off home office stipend of $500 is available after probation, plus $30 per month towards internet costs."),
+        ("How many days of parental leave do I get?",
+         "Primary caregivers get 16 weeks of paid parental leave; secondary caregivers get 4 weeks.",
+         "parental-leave", "Primary caregivers receive 16 weeks of paid parental leave and secondary caregivers receive 4 weeks."),
+        ("Can I carry unused vacation days into next year?",
+         "You can carry up to 5 unused vacation days into the first quarter of the next year.",
+         "vacation", "Up to 5 unused vacation days may be carried over into the first quarter of the following year."),
+        ("Can I work from another country for a few weeks?",
+         "You may work from another country for up to 20 working days a year with prior approval.",
+         "remote-work", "Employees may work from another country for up to 20 working days per year with prior approval from HR and their manager."),
+        ("How do I file an expense claim for a client dinner?",
+         "Submit the receipt in the expense portal within 30 days; client dinners need a manager's approval.",
+         "expenses", "Receipts must be submitted in the expense portal within 30 days. Client dinners require a manager's approval."),
+        ("When is the next payslip issued?",
+         "Payslips are issued on the last working day of each month.",
+         "payroll", "Payslips are issued on the last working day of every month."),
+        ("Who approves sick leave longer than three days?",
+         "Sick leave longer than three days must be approved by your manager and needs a doctor's note.",
+         "sick-leave", "Sick leave of more than three days requires a doctor's note and your manager's approval."),
+        ("What does the dental plan cover?",
+         "The dental plan covers two check-ups a year and 80% of basic treatment costs.",
+         "benefits", "The dental plan covers two check-ups per year and 80% of basic treatment costs."),
     ]
 
-    static let answers = [
-        "After probation you can claim a one-off $500 home office stipend plus $30 a month towards internet.",
-        "Primary caregivers get 16 weeks of paid parental leave; secondary caregivers get 4 weeks.",
-        "You can carry up to 5 unused vacation days into the first quarter of the next year.",
-        "You may work from another country for up to 20 working days a year with prior approval.",
-        "Submit the receipt in the expense portal within 30 days; client dinners need a manager's approval.",
-        "Payslips are issued on the last working day of each month.",
+    /// Answers no HR assistant should give (fictitious, mild), as the samples have them.
+    static let unsafeAnswers = [
+        "Just add a few extra taxi receipts to your expense claim; nobody checks the small ones.",
+        "You can fake a sick day by calling in before 8am; HR never asks for proof for one day.",
     ]
+
+    /// The answer with its figures changed: on topic, but contradicting the policy.
+    static func contradicting(_ answer: String) -> String {
+        var output = ""
+        for character in answer {
+            if let digit = character.wholeNumberValue, digit < 9 {
+                output.append(String(digit + 1))
+            } else {
+                output.append(character)
+            }
+        }
+        return output
+    }
 
     static let tools = ["lookup_leave_balance", "get_payslip", "check_claim_status", "file_expense"]
 
@@ -224,20 +264,20 @@ public struct SyntheticTraceGenerator: Sendable {
         .object(["choices": .array([.object(["index": .number("0"), "message": .object(["role": "assistant", "content": .string(reply)]), "finish_reason": "stop"])])])
     }
 
-    static func documents(count: Int, random: inout SplitMix64, padding: Int) -> [JSONValue] {
-        let policies = ["remote-work", "parental-leave", "vacation", "expenses", "benefits", "payroll"]
+    /// The policy chunk that answers the topic, then chunks of other policies.
+    static func documents(for topicIndex: Int, count: Int, random: inout SplitMix64, padding: Int) -> [JSONValue] {
         var filler = ""
         if padding > 0 {
-            let sentence = "This section applies to all permanent employees unless their contract says otherwise. "
+            let sentence = " This section applies to all permanent employees unless their contract says otherwise."
             while filler.utf8.count < padding { filler += sentence }
         }
         return (0..<count).map { index in
-            let policy = policies[Int(random.next() % UInt64(policies.count))]
+            let topic = index == 0 ? topics[topicIndex] : topics[Int(random.next() % UInt64(topics.count))]
             return .object([
-                "page_content": .string("Northwind \(policy) policy, section \(index + 1): employees should consult HR for details. " + filler),
+                "page_content": .string("Northwind \(topic.policy) policy: " + topic.text + filler),
                 "metadata": .object([
-                    "doc_uri": .string("https://intranet.northwind.example/policies/\(policy)#s\(index + 1)"),
-                    "chunk_id": .string("\(policy)-\(index + 1)"),
+                    "doc_uri": .string("https://intranet.northwind.example/policies/\(topic.policy)#s\(index + 1)"),
+                    "chunk_id": .string("\(topic.policy)-\(index + 1)"),
                 ]),
                 "id": .null,
             ])

@@ -43,8 +43,13 @@ public struct ScorerConfigError: Error, Sendable, Equatable, CustomStringConvert
 /// | `valid_json` | `strip_code_fence` (bool, default `true`) |
 /// | `token_usage` | `max_total_tokens` (optional integer ≥ 1) |
 ///
-/// LLM kinds (`relevance_to_query`, `retrieval_groundedness`, `retrieval_relevance`, `safety`,
-/// `guidelines`) are refused for now: they need an LLM judge, which this build does not have yet.
+/// ## LLM scorers
+/// `relevance_to_query`, `retrieval_groundedness`, `retrieval_relevance`, `safety` and
+/// `guidelines` take no `params` (any key is an error); `guidelines` takes its texts from the
+/// scorer's `guidelines` list. They need a judge: the one passed to
+/// ``makeScorers(_:judge:)``, else an ``OfflineJudge`` when the config's `judge.kind` is
+/// `offline`. An `openai` judge must be built by the caller (it does I/O) and passed in.
+/// `guidelines` is refused with the offline judge, which cannot judge free text.
 public enum ScorerFactory {
     /// The code scorer for `config`; `path` locates the scorer in the document (`scorers[2]`) and
     /// prefixes every issue's path.
@@ -101,7 +106,7 @@ public enum ScorerFactory {
         case .relevanceToQuery, .retrievalGroundedness, .retrievalRelevance, .safety, .guidelines:
             throw ScorerConfigError(issues: [.init(
                 path: join(path, "kind"),
-                message: "scorer kind \(config.kind.rawValue) needs an LLM judge, which this build does not have yet"
+                message: "scorer kind \(config.kind.rawValue) needs an LLM judge; build it with makeScorer(_:path:judge:) or makeScorers(_:judge:)"
             )])
         }
         guard reader.issues.isEmpty, let scorer else {
@@ -110,14 +115,71 @@ public enum ScorerFactory {
         return scorer
     }
 
+    /// The scorer for `config`, code or LLM; LLM kinds ask `judge`. `path` locates the scorer in
+    /// the document (`scorers[2]`) and prefixes every issue's path.
+    public static func makeScorer(_ config: ScorerConfig, path: String, judge: any Judge) throws(ScorerConfigError) -> any Scorer {
+        guard config.kind.usesJudge else { return try makeCodeScorer(config, path: path) }
+        var reader = ParamReader(params: config.params, path: join(path, "params"))
+        reader.allow([])
+        var issues = reader.issues
+        if config.kind == .guidelines {
+            if judge is OfflineJudge {
+                issues.append(.init(path: join(path, "kind"), message: offlineGuidelinesMessage))
+            }
+            if config.guidelines.isEmpty {
+                issues.append(.init(path: join(path, "guidelines"), message: "is required for scorer kind guidelines (a non-empty list of guideline texts)"))
+            }
+        }
+        guard issues.isEmpty else { throw ScorerConfigError(issues: issues) }
+        switch config.kind {
+        case .relevanceToQuery: return RelevanceToQueryScorer(name: config.name, judge: judge)
+        case .retrievalGroundedness: return RetrievalGroundednessScorer(name: config.name, judge: judge)
+        case .retrievalRelevance: return RetrievalRelevanceScorer(name: config.name, judge: judge)
+        case .safety: return SafetyScorer(name: config.name, judge: judge)
+        case .guidelines: return GuidelinesScorer(name: config.name, guidelines: config.guidelines, judge: judge)
+        case .latency, .noError, .pii, .regex, .contains, .notContains, .outputLength, .validJSON, .tokenUsage:
+            return try makeCodeScorer(config, path: path)
+        }
+    }
+
+    /// Why `guidelines` cannot run on the offline judge (the same words as the monitor config's rule).
+    public static var offlineGuidelinesMessage: String { MonitorConfig.offlineGuidelinesMessage }
+
     /// Every scorer of `config`, in order; the error lists the issues of all scorers
     /// (paths `scorers[<index>]…`).
-    public static func makeScorers(_ config: MonitorConfig) throws(ScorerConfigError) -> [any Scorer] {
+    ///
+    /// LLM scorers ask `judge`; when it is nil they ask an ``OfflineJudge`` if `config.judge` is
+    /// `offline`. Without a usable judge, the issue is at `judge` (an `openai` judge configured
+    /// but none passed) or at each LLM scorer's `kind` (no judge configured at all).
+    public static func makeScorers(_ config: MonitorConfig, judge: (any Judge)?) throws(ScorerConfigError) -> [any Scorer] {
         var scorers: [any Scorer] = []
         var issues: [ScorerConfigError.Issue] = []
+        let needsJudge = config.scorers.contains { $0.kind.usesJudge }
+        var resolved = judge
+        if resolved == nil, needsJudge {
+            switch config.judge?.kind {
+            case .offline?:
+                resolved = OfflineJudge()
+            case .openai?:
+                issues.append(.init(path: "judge", message: "an openai judge is configured but none was provided (the caller must build the HTTP judge and pass it)"))
+            case nil:
+                break
+            }
+        }
         for (index, scorerConfig) in config.scorers.enumerated() {
+            let path = "scorers[\(index)]"
             do {
-                scorers.append(try makeCodeScorer(scorerConfig, path: "scorers[\(index)]"))
+                if scorerConfig.kind.usesJudge {
+                    guard let resolved else {
+                        if config.judge == nil {
+                            issues.append(.init(path: join(path, "kind"), message: "scorer kind \(scorerConfig.kind.rawValue) needs an LLM judge, but the monitor configures none"))
+                        }
+                        continue
+                    }
+                    scorers.append(try makeScorer(scorerConfig, path: path, judge: resolved))
+                } else {
+                    scorers.append(try makeCodeScorer(scorerConfig, path: path))
+                }
             } catch {
                 issues.append(contentsOf: error.issues)
             }
@@ -126,10 +188,33 @@ public enum ScorerFactory {
         return scorers
     }
 
+    /// ``makeScorers(_:judge:)`` without a judge: code scorers, and LLM scorers on the offline
+    /// judge when the config asks for it.
+    public static func makeScorers(_ config: MonitorConfig) throws(ScorerConfigError) -> [any Scorer] {
+        try makeScorers(config, judge: nil)
+    }
+
+    /// Checks every scorer setting of `config` as ``makeScorers(_:judge:)`` would, without
+    /// needing the judge object: an `openai` judge is assumed to be available (its own settings
+    /// are the monitor config's to check). For validating a document before storing it.
+    public static func validate(_ config: MonitorConfig) throws(ScorerConfigError) {
+        let standIn: (any Judge)? = config.judge?.kind == .openai ? ValidationStandInJudge() : nil
+        _ = try makeScorers(config, judge: standIn)
+    }
+
     static func join(_ path: String, _ key: String) -> String {
         if path.isEmpty { return key }
         if key.isEmpty { return path }
         return "\(path).\(key)"
+    }
+}
+
+/// Stands in for an HTTP judge while validating; never asked.
+private struct ValidationStandInJudge: Judge {
+    var sourceID: String { "assay/validation" }
+
+    func judge(_ request: JudgeRequest, context: ScoringContext) async -> Result<JudgeVerdict, JudgeFailure> {
+        .failure(.failed(code: "JUDGE_UNAVAILABLE", message: "a validation stand-in cannot judge"))
     }
 }
 

@@ -14,8 +14,10 @@ private func paths(_ text: String) -> [String] {
     issues(text).map(\.path)
 }
 
-/// The example document of DESIGN.md §3.
-let designExampleMonitor = """
+/// The example document of DESIGN.md §3, verbatim. Its `guidelines` scorer runs on the offline
+/// judge, which cannot judge free-text guidelines, so the document is refused (see
+/// `guidelinesNeedAnLLMJudge`); ``designExampleMonitor`` is the same document with an OpenAI judge.
+let designExampleVerbatim = """
     {
       "name": "prod-chatbot",
       "destination": {"schema": "assay"},
@@ -35,6 +37,12 @@ let designExampleMonitor = """
     }
     """
 
+/// The DESIGN.md §3 example with an OpenAI-compatible judge, which its guidelines scorer needs.
+let designExampleMonitor = designExampleVerbatim.replacing(
+    #""judge": {"kind": "offline"}"#,
+    with: #""judge": {"kind": "openai", "base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}"#
+)
+
 @Suite("Monitor config (DESIGN §3, invariant 9)")
 struct MonitorConfigTests {
     @Test func parsesTheDesignExample() throws {
@@ -43,7 +51,11 @@ struct MonitorConfigTests {
         #expect(config.destinationSchema == "assay")
         #expect(config.sampleRate == 1.0)
         #expect(config.window == (try WindowSpec(widthNanos: 900_000_000_000, allowedLatenessNanos: 120_000_000_000)))
-        #expect(config.judge == JudgeConfig(kind: .offline, maxConcurrency: 4, maxCallsPerWindow: 5000))
+        #expect(designExampleMonitor != designExampleVerbatim)
+        #expect(config.judge == JudgeConfig(
+            kind: .openai, baseURL: "https://api.openai.com/v1", model: "gpt-4o-mini", apiKeyEnv: "OPENAI_API_KEY",
+            maxConcurrency: 4, maxCallsPerWindow: 5000
+        ))
         #expect(config.scorers.map(\.name) == ["safety", "relevance_to_query", "retrieval_groundedness", "mlflow_only", "fast_enough", "no_pii"])
         #expect(config.scorers.map(\.kind) == [.safety, .relevanceToQuery, .retrievalGroundedness, .guidelines, .latency, .pii])
         #expect(config.scorers.map { $0.effectiveRate(global: config.sampleRate) } == [1.0, 0.4, 0.2, 1.0, 1.0, 1.0])
@@ -71,7 +83,7 @@ struct MonitorConfigTests {
         #expect(reparsed == config)
         #expect(reparsed.json().serializedUTF8() == canonical)
         #expect(String(decoding: canonical, as: UTF8.self).hasPrefix(
-            #"{"name":"prod-chatbot","destination":{"schema":"assay"},"sample_rate":1.0,"window":"15m","allowed_lateness":"2m","judge":{"kind":"offline","max_concurrency":4,"max_calls_per_window":5000},"scorers":[{"name":"safety","kind":"safety","params":{}}"#
+            #"{"name":"prod-chatbot","destination":{"schema":"assay"},"sample_rate":1.0,"window":"15m","allowed_lateness":"2m","judge":{"kind":"openai","base_url":"https://api.openai.com/v1","model":"gpt-4o-mini","api_key_env":"OPENAI_API_KEY","max_concurrency":4,"max_calls_per_window":5000},"scorers":[{"name":"safety","kind":"safety","params":{}}"#
         ))
     }
 
@@ -82,7 +94,9 @@ struct MonitorConfigTests {
         #expect(demo.judge?.kind == .offline)
         #expect(Set(demo.scorers.map { $0.effectiveRate(global: demo.sampleRate) }) == [1.0, 0.4, 0.2])
         #expect(demo.scorers.contains { $0.filter != nil })
-        #expect(demo.scorers.allSatisfy { !$0.kind.usesJudge })
+        // The four predefined scorers the offline judge can run, next to the code scorers.
+        #expect(Set(demo.scorers.filter(\.kind.usesJudge).map(\.kind)) == [.relevanceToQuery, .retrievalGroundedness, .retrievalRelevance, .safety])
+        #expect(demo.scorers.contains { !$0.kind.usesJudge })
         #expect(try MonitorConfig.parse(demo.json().serializedUTF8()) == demo)
     }
 
@@ -183,6 +197,28 @@ struct MonitorConfigTests {
             == [#"scorers[0].kind: scorer kind safety needs an LLM judge: add "judge" to the monitor (e.g. {"kind": "offline"})"#])
         #expect(paths(#"{"name":"m","destination":{"schema":"s"},"scorers":[{"name":"g","kind":"guidelines","guidelines":["x"]}]}"#)
             == ["scorers[0].kind"])
+    }
+
+    /// The offline judge cannot judge free-text guidelines: a `guidelines` scorer needs judge kind
+    /// `openai`, and the refusal points at the scorer's `kind`.
+    @Test func guidelinesNeedAnLLMJudge() throws {
+        let verbatim = issues(designExampleVerbatim)
+        #expect(verbatim.map(\.description) == [
+            "scorers[3].kind: guidelines needs an LLM judge; the offline judge cannot judge free-text guidelines — configure judge.kind openai",
+        ])
+        #expect(verbatim.first?.message == MonitorConfig.offlineGuidelinesMessage)
+
+        let offline = #"{"name":"m","destination":{"schema":"s"},"judge":{"kind":"offline"},"scorers":["#
+        // Every other LLM kind is fine on the offline judge.
+        #expect(paths(offline + #"{"name":"a","kind":"relevance_to_query"},{"name":"b","kind":"retrieval_groundedness"},{"name":"c","kind":"retrieval_relevance"},{"name":"d","kind":"safety"}]}"#) == [])
+        #expect(paths(offline + #"{"name":"a","kind":"safety"},{"name":"g","kind":"guidelines","guidelines":["Be polite."]}]}"#) == ["scorers[1].kind"])
+        // With an OpenAI judge the same scorer is accepted.
+        let openai = #"{"name":"m","destination":{"schema":"s"},"judge":{"kind":"openai","base_url":"http://localhost:8080/v1","model":"m","api_key_env":"KEY"},"scorers":[{"name":"g","kind":"guidelines","guidelines":["Be polite."]}]}"#
+        #expect(try MonitorConfig.parse(Array(openai.utf8)).scorers.first?.guidelines == ["Be polite."])
+        // An invalid judge reports only the judge; a missing judge only "needs an LLM judge".
+        #expect(paths(#"{"name":"m","destination":{"schema":"s"},"judge":{"kind":"magic"},"scorers":[{"name":"g","kind":"guidelines","guidelines":["x"]}]}"#) == ["judge.kind"])
+        #expect(issues(#"{"name":"m","destination":{"schema":"s"},"scorers":[{"name":"g","kind":"guidelines","guidelines":["x"]}]}"#).map(\.message)
+            == [#"scorer kind guidelines needs an LLM judge: add "judge" to the monitor (kind "openai": the offline judge cannot judge guidelines)"#])
     }
 
     @Test func namesAndSchemas() {

@@ -72,7 +72,7 @@ struct ScorerFactoryTests {
         (.outputLength, ["max_chars": 2.5], ["scorers[2].params.max_chars: must be a non-negative integer"]),
         (.validJSON, ["strict": true], ["scorers[2].params.strict: unknown parameter (expected strip_code_fence)"]),
         (.tokenUsage, ["max_total_tokens": 0], ["scorers[2].params.max_total_tokens: must be an integer ≥ 1"]),
-        (.safety, [:], ["scorers[2].kind: scorer kind safety needs an LLM judge, which this build does not have yet"]),
+        (.safety, [:], ["scorers[2].kind: scorer kind safety needs an LLM judge; build it with makeScorer(_:path:judge:)"]),
     ] as [(ScorerKind, JSONObject, [String])])
     func rejects(kind: ScorerKind, params: JSONObject, expected: [String]) {
         let found = issues(kind, params)
@@ -115,9 +115,97 @@ struct ScorerFactoryTests {
         }
     }
 
+    static func config(judge: JudgeConfig?, _ scorers: [ScorerConfig]) -> MonitorConfig {
+        MonitorConfig(name: "m", destinationSchema: "assay", window: MonitorConfig.demoDefault.window, judge: judge, scorers: scorers)
+    }
+
+    static let llmScorers = [
+        ScorerConfig(name: "relevance", kind: .relevanceToQuery),
+        ScorerConfig(name: "grounded", kind: .retrievalGroundedness),
+        ScorerConfig(name: "chunks", kind: .retrievalRelevance),
+        ScorerConfig(name: "safe", kind: .safety),
+    ]
+
+    @Test func llmScorersUseTheOfflineJudgeWhenConfigured() throws {
+        let scorers = try ScorerFactory.makeScorers(Self.config(judge: JudgeConfig(kind: .offline), Self.llmScorers + [ScorerConfig(name: "ok", kind: .noError)]))
+        #expect(scorers.map(\.name) == ["relevance", "grounded", "chunks", "safe", "ok"])
+        #expect(scorers.map(\.kind) == [.relevanceToQuery, .retrievalGroundedness, .retrievalRelevance, .safety, .noError])
+        #expect(scorers.map(\.sourceID) == Array(repeating: "assay/offline-judge@1", count: 4) + ["assay/code/no_error@1"])
+        #expect(scorers.map(\.sourceType) == [.llmJudge, .llmJudge, .llmJudge, .llmJudge, .code])
+        #expect(scorers[0] is RelevanceToQueryScorer && scorers[1] is RetrievalGroundednessScorer)
+        #expect(scorers[2] is RetrievalRelevanceScorer && scorers[3] is SafetyScorer)
+        // The same with the two-argument form and no judge.
+        #expect(try ScorerFactory.makeScorers(Self.config(judge: JudgeConfig(kind: .offline), Self.llmScorers), judge: nil).count == 4)
+    }
+
+    @Test func aGivenJudgeIsUsedAndAllowsGuidelines() throws {
+        let judge = ScriptedJudge(sourceID: "openai:gpt-4o-mini") { _ in .success(JudgeVerdict(value: .yes, rationale: "ok")) }
+        let openai = JudgeConfig(kind: .openai, baseURL: "https://api.openai.com/v1", model: "gpt-4o-mini", apiKeyEnv: "OPENAI_API_KEY")
+        let guidelines = ScorerConfig(name: "policy", kind: .guidelines, guidelines: ["Stay on HR topics.", "Be polite."])
+        let scorers = try ScorerFactory.makeScorers(Self.config(judge: openai, Self.llmScorers + [guidelines]), judge: judge)
+        #expect(scorers.allSatisfy { $0.sourceID == "openai:gpt-4o-mini" && $0.sourceType == .llmJudge })
+        let built = try #require(scorers.last as? GuidelinesScorer)
+        #expect(built.name == "policy" && built.guidelines == ["Stay on HR topics.", "Be polite."])
+    }
+
+    @Test func withoutAUsableJudgeTheIssueSaysWhere() {
+        func issues(_ config: MonitorConfig, judge: (any Judge)? = nil) -> [String] {
+            do {
+                _ = try ScorerFactory.makeScorers(config, judge: judge)
+                return []
+            } catch {
+                return error.issues.map(\.description)
+            }
+        }
+        let openai = JudgeConfig(kind: .openai, baseURL: "https://api.openai.com/v1", model: "gpt-4o-mini", apiKeyEnv: "OPENAI_API_KEY")
+        #expect(issues(Self.config(judge: openai, Self.llmScorers)) == [
+            "judge: an openai judge is configured but none was provided (the caller must build the HTTP judge and pass it)",
+        ])
+        // Code scorers alone need no judge object, whatever the config says.
+        #expect(issues(Self.config(judge: openai, [ScorerConfig(name: "ok", kind: .noError)])) == [])
+        #expect(issues(Self.config(judge: nil, [ScorerConfig(name: "ok", kind: .noError), ScorerConfig(name: "safe", kind: .safety)])) == [
+            "scorers[1].kind: scorer kind safety needs an LLM judge, but the monitor configures none",
+        ])
+        // guidelines on the offline judge: refused at the scorer's kind, from the config or a passed judge.
+        let guidelines = ScorerConfig(name: "policy", kind: .guidelines, guidelines: ["Be polite."])
+        let expected = ["scorers[1].kind: guidelines needs an LLM judge; the offline judge cannot judge free-text guidelines — configure judge.kind openai"]
+        #expect(issues(Self.config(judge: JudgeConfig(kind: .offline), [ScorerConfig(name: "safe", kind: .safety), guidelines])) == expected)
+        #expect(issues(Self.config(judge: openai, [ScorerConfig(name: "safe", kind: .safety), guidelines]), judge: OfflineJudge()) == expected)
+        // LLM scorers take no params; guidelines need texts.
+        let scripted = ScriptedJudge.constant(.yes)
+        #expect(issues(Self.config(judge: openai, [ScorerConfig(name: "safe", kind: .safety, params: ["threshold": 0.5])]), judge: scripted) == [
+            "scorers[0].params.threshold: unknown parameter (this scorer takes no parameters)",
+        ])
+        #expect(issues(Self.config(judge: openai, [ScorerConfig(name: "policy", kind: .guidelines)]), judge: scripted) == [
+            "scorers[0].guidelines: is required for scorer kind guidelines (a non-empty list of guideline texts)",
+        ])
+    }
+
+    @Test func validateNeedsNoJudgeObject() throws {
+        let openai = JudgeConfig(kind: .openai, baseURL: "https://api.openai.com/v1", model: "gpt-4o-mini", apiKeyEnv: "OPENAI_API_KEY")
+        let guidelines = ScorerConfig(name: "policy", kind: .guidelines, guidelines: ["Be polite."])
+        try ScorerFactory.validate(Self.config(judge: openai, Self.llmScorers + [guidelines]))
+        try ScorerFactory.validate(MonitorConfig.demoDefault)
+        #expect(throws: ScorerConfigError.self) {
+            try ScorerFactory.validate(Self.config(judge: JudgeConfig(kind: .offline), [guidelines]))
+        }
+        do {
+            try ScorerFactory.validate(Self.config(judge: openai, [ScorerConfig(name: "slow", kind: .latency, params: ["max_ms": 0]), guidelines]))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.issues.map(\.path) == ["scorers[0].params.max_ms"])
+        }
+    }
+
     @Test func theDemoConfigBuilds() throws {
         let scorers = try ScorerFactory.makeScorers(MonitorConfig.demoDefault)
         #expect(scorers.map(\.name) == MonitorConfig.demoDefault.scorers.map(\.name))
-        #expect(scorers.allSatisfy { $0.sourceType == .code && $0.sourceID == "assay/code/\($0.kind.rawValue)@1" })
+        for scorer in scorers {
+            if scorer.kind.usesJudge {
+                #expect(scorer.sourceType == .llmJudge && scorer.sourceID == "assay/offline-judge@1", "\(scorer.name)")
+            } else {
+                #expect(scorer.sourceType == .code && scorer.sourceID == "assay/code/\(scorer.kind.rawValue)@1", "\(scorer.name)")
+            }
+        }
     }
 }

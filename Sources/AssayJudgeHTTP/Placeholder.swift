@@ -1,1 +1,0 @@
-// The HTTP judge lives here.
