@@ -344,7 +344,8 @@ struct StoredOffsetsListener: ConsumerRebalanceListener {
         var result: [TopicPartition: KafkaOffset] = [:]
         for (topic, list) in Dictionary(grouping: partitions, by: \.topic) {
             let stored = try pool.withConnectionBlocking { connection in
-                try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection)
+                try store.registerAssignedPartitions(topic: topic, partitions: list.map(\.partition), on: connection)
+                return try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection)
             }
             for tp in list {
                 result[tp] = stored[tp.partition].map { .exact($0) } ?? .beginning

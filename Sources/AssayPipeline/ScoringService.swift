@@ -27,6 +27,11 @@ public struct ScoringConfiguration: Sendable {
     /// Fault injection for crash tests: SIGKILL this process after this many committed
     /// chunks, in the middle of a window. Never set in production.
     public var crashAfterChunks: Int?
+    /// The schema (for the monitor store).
+    public var schema: SchemaName = .default
+    /// When set, a connection of its own LISTENs for monitor updates, so a new version is
+    /// seen at once rather than at the next tick.
+    public var listenerConfiguration: PostgresConfiguration?
 
     public init(owner: String) {
         self.owner = owner
@@ -64,11 +69,15 @@ public final class ScoringService: Service, Sendable {
     private let statistics = Mutex(ScoringStatistics())
     private let scorerCache = Mutex([Int64: [any Scorer]]())
     private let chunksCommitted = Mutex(0)
+    private let versionCache = Mutex([MonitorVersion]())
+    private let wakeup = Wakeup()
+    private let monitorStore: MonitorStore
 
     public init(configuration: ScoringConfiguration, pool: PostgresPool, logger: Logger) {
         self.configuration = configuration
         self.pool = pool
         self.store = ScoringStore(tracesTopic: configuration.tracesTopic)
+        self.monitorStore = MonitorStore(schema: configuration.schema)
         var logger = logger
         logger[metadataKey: "replica"] = "\(configuration.owner)"
         self.logger = logger
@@ -77,6 +86,21 @@ public final class ScoringService: Service, Sendable {
     public var currentStatistics: ScoringStatistics { statistics.withLock { $0 } }
 
     public func run() async throws {
+        let listener = configuration.listenerConfiguration.map {
+            PostgresListener(configuration: $0, channels: [MonitorStore.channel], logger: logger)
+        }
+        let listening = listener.map { listener in
+            Task { [wakeup, logger] in
+                for await notification in listener.notifications {
+                    logger.debug("monitor notification", metadata: ["payload": "\(notification.payload)"])
+                    wakeup.signal()
+                }
+            }
+        }
+        defer {
+            listening?.cancel()
+            listener?.stop()
+        }
         var reportedIdle: String?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var didWork = false
@@ -94,37 +118,67 @@ public final class ScoringService: Service, Sendable {
                 logger.warning("scoring step failed; retrying", metadata: ["error": "\(error)"])
             }
             if !didWork {
-                try? await Task.sleep(for: configuration.tick)
+                await wakeup.wait(timeout: configuration.tick)
             }
         }
+    }
+
+    /// The monitor versions, oldest first; re-read only when a newer version exists.
+    private func monitorVersions() async throws -> [MonitorVersion] {
+        let monitorStore = self.monitorStore
+        let latest = try await pool.withConnection { try $0.query("SELECT max(version) FROM monitor_configs")[0].optionalInt64(0) }
+        let cached = versionCache.withLock { $0 }
+        if cached.last?.version == latest { return cached }
+        let versions = try await pool.withConnection { try monitorStore.versions(limit: 10_000, on: $0) }.sorted { $0.version < $1.version }
+        versionCache.withLock { $0 = versions }
+        if let newest = versions.last {
+            logger.info("monitor config version in force for new windows", metadata: [
+                "config.version": "\(newest.version)", "monitor": "\(newest.config.name)", "paused": "\(newest.config.paused)",
+                "effective_from": "\(newest.effectiveFromNanos == Int64.min ? "start of history" : TimeFormatting.rfc3339(nanos: newest.effectiveFromNanos, fraction: .shortestExact))",
+            ])
+        }
+        return versions
     }
 
     /// One round: find closable windows and process them. Returns whether anything was
     /// done, and why nothing could be when idle.
     func step() async throws -> (Bool, String?) {
         let store = self.store
-        guard let stored = try await pool.withConnection({ try store.latestConfig(on: $0) }) else {
+        let versions = try await monitorVersions()
+        guard let latest = versions.last else {
             return (false, "no monitor configured: storing every trace, scoring nothing")
         }
-        statistics.withLock { $0.configVersion = stored.version }
-        guard !stored.config.paused else { return (false, "monitor '\(stored.config.name)' is paused: storing every trace, scoring nothing") }
-        let spec = stored.config.window
+        statistics.withLock { $0.configVersion = latest.version }
         let progress = try await pool.withConnection { try store.partitionProgress(on: $0) }
         guard let watermark = Self.watermark(progress.partitions, now: progress.nowNanos, idleTimeoutNanos: configuration.idleTimeout.nanoseconds) else {
-            return (false, nil)
+            return (false, latest.config.paused ? "monitor '\(latest.config.name)' is paused: storing every trace, scoring nothing" : nil)
         }
         statistics.withLock { $0.lastWatermarkNanos = watermark }
-        let closableBy = watermark &- spec.allowedLatenessNanos
-        let starts = try await pool.withConnection { try store.windowsNeedingWork(widthNanos: spec.widthNanos, endingBy: closableBy, on: $0) }
-        guard !starts.isEmpty else { return (false, nil) }
-        try await pool.withConnection { try store.closeWindows(starts, widthNanos: spec.widthNanos, configVersion: stored.version, on: $0) }
+
+        // Each version owns the event times from its effective_from to the next version's;
+        // those bounds are boundaries of both widths, so no window straddles two versions.
+        var candidates: [(start: Int64, version: MonitorVersion)] = []
+        for (index, version) in versions.enumerated() {
+            let from = version.effectiveFromNanos
+            let until = index + 1 < versions.count ? versions[index + 1].effectiveFromNanos : Int64.max
+            guard until > from else { continue }
+            let spec = version.config.window
+            let closableBy = min(watermark &- spec.allowedLatenessNanos, until)
+            let starts = try await pool.withConnection { try store.windowsNeedingWork(widthNanos: spec.widthNanos, from: from, endingBy: closableBy, on: $0) }
+            guard !starts.isEmpty else { continue }
+            try await pool.withConnection { try store.closeWindows(starts, widthNanos: spec.widthNanos, configVersion: version.version, on: $0) }
+            candidates += starts.map { ($0, version) }
+        }
+        guard !candidates.isEmpty else {
+            return (false, latest.config.paused ? "monitor '\(latest.config.name)' is paused: storing every trace, scoring nothing" : nil)
+        }
 
         var worked = false
-        for start in starts {
+        for candidate in candidates.sorted(by: { $0.start < $1.start }) {
             if Task.isShuttingDownGracefully { break }
             let owner = configuration.owner
             let lease = configuration.leaseSeconds
-            guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
+            guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: candidate.start, owner: owner, leaseSeconds: lease, on: $0) }) else {
                 continue  // another replica is on it
             }
             try await process(window)
@@ -151,9 +205,14 @@ public final class ScoringService: Service, Sendable {
 
     private func process(_ window: ClaimedWindow) async throws {
         let store = self.store
+        let monitorStore = self.monitorStore
         let version = window.configVersion
-        guard let stored = try await pool.withConnection({ try store.config(version: version, on: $0) }) else {
+        guard let stored = try await pool.withConnection({ try monitorStore.version(version, on: $0) }) else {
             throw ScoringStoreError.invalidStoredConfig(version: version, reason: "version not found")
+        }
+        if stored.config.paused {
+            try await skipPausedWindow(window)
+            return
         }
         let scorers = try scorers(for: stored)
         let plan = ScoringPlan(config: stored.config)
@@ -235,7 +294,7 @@ public final class ScoringService: Service, Sendable {
                 if skippedJobs.contains(index) {
                     delta.budgetSkipped += 1
                 } else {
-                    switch Self.traceVerdict(perJob[index] ?? []) {
+                    switch Self.traceVerdict(perJob[index] ?? [], kind: job.config.kind) {
                     case .notApplicable: delta.notApplicable += 1
                     case .errored: delta.errored += 1
                     case .scored(let passed):
@@ -278,7 +337,29 @@ public final class ScoringService: Service, Sendable {
         ])
     }
 
-    private func scorers(for stored: StoredMonitorConfig) throws -> [any Scorer] {
+    /// A window closed under a paused version: its traces are marked handled (so they do not
+    /// linger as work) and nothing is scored; `assay backfill` can score them later.
+    private func skipPausedWindow(_ window: ClaimedWindow) async throws {
+        let store = self.store
+        let owner = configuration.owner
+        let lease = configuration.leaseSeconds
+        let limit = configuration.chunkSize
+        while !Task.isShuttingDownGracefully {
+            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, limit: limit, on: $0) }
+            if rows.isEmpty { break }
+            var chunk = ChunkResult()
+            chunk.handledTraces = rows.map { (traceID: $0.traceID, late: $0.late) }
+            let toCommit = chunk
+            try await pool.withConnection { try store.commitChunk(toCommit, window: window, owner: owner, leaseSeconds: lease, on: $0) }
+        }
+        guard !Task.isShuttingDownGracefully else { return }
+        try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, paused: true, on: $0) }
+        logger.info("window closed while the monitor was paused: traces stored, nothing scored", metadata: [
+            "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))", "config.version": "\(window.configVersion)",
+        ])
+    }
+
+    private func scorers(for stored: MonitorVersion) throws -> [any Scorer] {
         if let cached = scorerCache.withLock({ $0[stored.version] }) { return cached }
         let made = try JudgeWiring.makeScorers(stored.config, logger: logger)
         scorerCache.withLock { $0[stored.version] = made }
@@ -321,19 +402,30 @@ public final class ScoringService: Service, Sendable {
     }
 
     /// One trace's standing for one scorer, from all its assessments: errored if any failed,
-    /// not applicable if none applied, else scored, passed when every verdict passed.
+    /// not applicable if none applied, else scored. Whether it passed depends on the scorer:
+    /// - `retrieval_groundedness` (one verdict per retriever span): some span's documents
+    ///   support the answer (support by one retriever's documents is support);
+    /// - `retrieval_relevance` (one verdict per chunk): at least half the chunks are relevant
+    ///   (the trace's precision is at least 0.5);
+    /// - every other scorer: every verdict passed (and there was one: a bare number does not pass).
     enum TraceVerdict: Equatable {
         case notApplicable
         case errored
         case scored(passed: Bool)
     }
 
-    static func traceVerdict(_ outcomes: [StoredOutcome]) -> TraceVerdict {
+    static func traceVerdict(_ outcomes: [StoredOutcome], kind: ScorerKind? = nil) -> TraceVerdict {
         if outcomes.contains(.error) { return .errored }
         let applicable = outcomes.filter { $0 != .notApplicable }
         if applicable.isEmpty { return .notApplicable }
         let verdicts = applicable.filter { $0 == .pass || $0 == .fail }
-        return .scored(passed: !verdicts.isEmpty && verdicts.allSatisfy { $0 == .pass })
+        guard !verdicts.isEmpty else { return .scored(passed: false) }
+        let passes = verdicts.filter { $0 == .pass }.count
+        switch kind {
+        case .retrievalGroundedness?: return .scored(passed: passes > 0)
+        case .retrievalRelevance?: return .scored(passed: 2 * passes >= verdicts.count)
+        default: return .scored(passed: passes == verdicts.count)
+        }
     }
 
     static func countAssessments(_ items: [NewAssessment]) {

@@ -251,11 +251,25 @@ public struct IngestStore: Sendable {
                 INSERT INTO partition_watermarks AS w (topic, partition, max_event_time_ns)
                 SELECT $1, p, t FROM unnest($2::int[], $3::bigint[]) AS v(p, t)
                 ON CONFLICT (topic, partition) DO UPDATE
-                SET advanced_at = CASE WHEN EXCLUDED.max_event_time_ns > w.max_event_time_ns THEN now() ELSE w.advanced_at END,
+                SET advanced_at = CASE WHEN w.max_event_time_ns IS NULL OR EXCLUDED.max_event_time_ns > w.max_event_time_ns
+                                       THEN now() ELSE w.advanced_at END,
                     max_event_time_ns = GREATEST(w.max_event_time_ns, EXCLUDED.max_event_time_ns)
                 """,
                 [.text(topic), .text(Self.intArray(keys.map { Int64($0.partition) })), .text(Self.intArray(keys.map { newest[$0] ?? 0 }))])
         }
+    }
+
+    /// Registers assigned partitions for the watermark: one not seen before holds it back
+    /// until it delivers a trace or goes idle.
+    public func registerAssignedPartitions(topic: String, partitions: [Int32], on connection: PostgresConnection) throws {
+        guard !partitions.isEmpty else { return }
+        _ = try connection.execute(
+            """
+            INSERT INTO partition_watermarks (topic, partition, max_event_time_ns)
+            SELECT $1, p, NULL FROM unnest($2::int[]) AS v(p)
+            ON CONFLICT (topic, partition) DO NOTHING
+            """,
+            [.text(topic), .text(Self.intArray(partitions.sorted().map(Int64.init)))])
     }
 
     // MARK: - Traces

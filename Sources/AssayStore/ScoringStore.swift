@@ -129,45 +129,6 @@ public struct ScoringStore: Sendable {
         self.tracesTopic = tracesTopic
     }
 
-    // MARK: - Monitor config
-
-    /// The newest monitor document, or nil when none was ever stored.
-    public func latestConfig(on connection: PostgresConnection) throws -> StoredMonitorConfig? {
-        let rows = try connection.query("SELECT version, document FROM monitor_configs ORDER BY version DESC LIMIT 1")
-        guard let row = rows.first else { return nil }
-        return try Self.decodeConfig(version: try row.int64(0), document: try row.string(1))
-    }
-
-    /// A given version of the monitor document.
-    public func config(version: Int64, on connection: PostgresConnection) throws -> StoredMonitorConfig? {
-        let rows = try connection.query("SELECT version, document FROM monitor_configs WHERE version = $1", [.text(String(version))])
-        guard let row = rows.first else { return nil }
-        return try Self.decodeConfig(version: try row.int64(0), document: try row.string(1))
-    }
-
-    static func decodeConfig(version: Int64, document: String) throws -> StoredMonitorConfig {
-        do {
-            return StoredMonitorConfig(version: version, config: try MonitorConfig.parse(Array(document.utf8)))
-        } catch {
-            throw ScoringStoreError.invalidStoredConfig(version: version, reason: error.description)
-        }
-    }
-
-    /// Stores `config` as the next version unless the newest version is the same document.
-    /// Returns the version in force and whether this call created it.
-    public func saveConfig(_ config: MonitorConfig, on connection: PostgresConnection) throws -> (version: Int64, created: Bool) {
-        let document = config.json().serialized()
-        return try connection.transaction { connection in
-            // Serialise writers; versions are dense and never reused.
-            _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('assay.monitor_configs'))")
-            let rows = try connection.query("SELECT version, document FROM monitor_configs ORDER BY version DESC LIMIT 1")
-            if let row = rows.first, try row.string(1) == document { return (try row.int64(0), false) }
-            let next = (try rows.first?.int64(0) ?? 0) + 1
-            _ = try connection.execute("INSERT INTO monitor_configs (version, document) VALUES ($1, $2)", [.text(String(next)), .text(document)])
-            return (next, true)
-        }
-    }
-
     // MARK: - Watermark and windows
 
     /// Every partition's progress, and the database's clock (ns since the epoch).
@@ -178,7 +139,7 @@ public struct ScoringStore: Sendable {
                    (extract(epoch FROM now()) * 1000000)::bigint * 1000
             FROM partition_watermarks WHERE topic = $1
             """, [.text(tracesTopic)])
-        let partitions = try rows.map { PartitionProgress(maxEventTimeNanos: try $0.int64(0), lastAdvancedWallTimeNanos: try $0.int64(1)) }
+        let partitions = try rows.map { PartitionProgress(maxEventTimeNanos: try $0.optionalInt64(0), lastAdvancedWallTimeNanos: try $0.int64(1)) }
         let now: Int64
         if let row = rows.first {
             now = try row.int64(2)
@@ -188,18 +149,21 @@ public struct ScoringStore: Sendable {
         return (partitions, now)
     }
 
-    /// Starts of windows (of `widthNanos`) that hold traces not yet handled and end at or
-    /// before `closedBeforeNanos`, oldest first.
-    public func windowsNeedingWork(widthNanos: Int64, endingBy closedBeforeNanos: Int64, limit: Int = 100, on connection: PostgresConnection) throws -> [Int64] {
-        // window_start = floor(t / W) * W; windows ending by the bound start before bound - W + 1.
+    /// Starts of windows (of `widthNanos`) that hold traces not yet handled, with request
+    /// times from `fromNanos`, in windows ending at or before `closedBeforeNanos`; oldest first.
+    public func windowsNeedingWork(widthNanos: Int64, from fromNanos: Int64 = Int64.min, endingBy closedBeforeNanos: Int64, limit: Int = 100,
+                                   on connection: PostgresConnection) throws -> [Int64] {
+        // window_start = floor(t / W) * W; a window ends by the bound iff it starts before floor(bound / W) * W.
+        let bound = Self.floor(closedBeforeNanos, widthNanos)
+        guard bound > fromNanos else { return [] }
         let rows = try connection.query(
             """
             SELECT DISTINCT (request_time_ns - (((request_time_ns % $1) + $1) % $1)) AS window_start
             FROM traces
-            WHERE scored_at IS NULL AND request_time_ns < $2
-            ORDER BY 1 LIMIT $3
+            WHERE scored_at IS NULL AND request_time_ns >= $2 AND request_time_ns < $3
+            ORDER BY 1 LIMIT $4
             """,
-            [.text(String(widthNanos)), .text(String(Self.floor(closedBeforeNanos, widthNanos))), .text(String(limit))])
+            [.text(String(widthNanos)), .text(String(fromNanos)), .text(String(bound)), .text(String(limit))])
         return try rows.map { try $0.int64(0) }
     }
 
@@ -227,7 +191,7 @@ public struct ScoringStore: Sendable {
             UPDATE windows SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)
             WHERE window_start_ns = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)
             RETURNING window_start_ns, window_end_ns, config_version,
-                      (extract(epoch FROM closed_at) * 1000000)::bigint, state = 'scored'
+                      (extract(epoch FROM closed_at) * 1000000)::bigint, state <> 'closed'
             """,
             [.text(String(startNanos)), .text(owner), .text(String(leaseSeconds))])
         guard let row = rows.first else { return nil }
@@ -388,9 +352,10 @@ public struct ScoringStore: Sendable {
     }
 
     /// Ends a pass over a window: publishes every summary that changed (next revision),
-    /// marks the window scored and releases the lease. Returns the summaries published.
+    /// marks the window scored (or `paused`, when its config version was paused) and releases
+    /// the lease. Returns the summaries published.
     @discardableResult
-    public func finishWindow(_ window: ClaimedWindow, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws -> [WindowScorerSummary] {
+    public func finishWindow(_ window: ClaimedWindow, owner: String, leaseSeconds: Int, paused: Bool = false, on connection: PostgresConnection) throws -> [WindowScorerSummary] {
         try connection.transaction { connection in
             try renewLease(window, owner: owner, leaseSeconds: leaseSeconds, on: connection)
             let rows = try connection.query(
@@ -429,9 +394,9 @@ public struct ScoringStore: Sendable {
             }
             _ = try connection.execute(
                 """
-                UPDATE windows SET state = 'scored', scored_at = coalesce(scored_at, now()), lease_owner = NULL, lease_until = NULL
+                UPDATE windows SET state = $3, scored_at = coalesce(scored_at, now()), lease_owner = NULL, lease_until = NULL
                 WHERE window_start_ns = $1 AND lease_owner = $2
-                """, [.text(String(window.startNanos)), .text(owner)])
+                """, [.text(String(window.startNanos)), .text(owner), .text(paused ? "paused" : "scored")])
             return published
         }
     }

@@ -342,6 +342,9 @@ public final class PostgresConnection {
             "PostgresConnection used from a thread other than the one that opened it")
     }
 
+    /// The open handle, for extensions in this module (notifications).
+    func notificationHandle() throws -> OpaquePointer { try liveHandle() }
+
     private func liveHandle() throws -> OpaquePointer {
         assertOwnerThread()
         guard let handle else {

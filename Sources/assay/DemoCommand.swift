@@ -88,7 +88,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await AssayDatabase.migrate(url: database.url, schema: schema, logger: logger)
             let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: database.url, schema: schema, applicationName: "assay-demo"),
                                         size: 2 + 2 * replicas, name: "pg", logger: logger)
-            _ = try await pool.withConnection { try ScoringStore().saveConfig(monitor, on: $0) }
+            _ = try await pool.withConnection { try MonitorStore(schema: schema).saveIfChanged(monitor, note: "demo", nowNanos: wallClockNanos(), on: $0) }
             var replicaSet: [DemoReplica] = []
             for index in 1...replicas {
                 var configuration = IngestConfiguration(brokers: cluster.bootstrapServers)
@@ -97,6 +97,7 @@ struct DemoCommand: AsyncParsableCommand {
                 configuration.sessionTimeout = .seconds(6)
                 configuration.heartbeatInterval = .milliseconds(500)
                 var scoring = ScoringConfiguration(owner: configuration.replicaName)
+                scoring.schema = schema
                 scoring.idleTimeout = .seconds(2)
                 scoring.tick = .milliseconds(200)
                 var outbox = OutboxPublisher.Configuration(brokers: cluster.bootstrapServers)

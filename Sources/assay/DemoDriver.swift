@@ -280,7 +280,7 @@ final class DemoDriver: Service, Sendable {
             let start = TimeFormatting.rfc3339(nanos: window.0, fraction: .shortestExact)
             let end = TimeFormatting.rfc3339(nanos: window.0 + monitor.window.widthNanos, fraction: .shortestExact)
             output.say("Window \(start) – \(end)   config v\(window.1), \(window.3) traces, \(window.2) late")
-            output.say("  " + Self.pad("scorer", 18) + Self.pad("eligible", 10) + Self.pad("sampled out", 13) + Self.pad("filtered", 10)
+            output.say("  " + Self.pad("scorer", 24) + Self.pad("eligible", 10) + Self.pad("sampled out", 13) + Self.pad("filtered", 10)
                        + Self.pad("scored", 8) + Self.pad("N/A", 6) + Self.pad("errors", 8) + Self.pad("late", 6) + "pass rate (Wilson 95%)")
             for row in rows where row.windowStart == window.0 {
                 let passRate: String
@@ -289,7 +289,7 @@ final class DemoDriver: Service, Sendable {
                 } else {
                     passRate = "–"
                 }
-                output.say("  " + Self.pad(row.scorer, 18) + Self.pad(String(row.eligible), 10) + Self.pad(String(row.sampledOut), 13)
+                output.say("  " + Self.pad(row.scorer, 24) + Self.pad(String(row.eligible), 10) + Self.pad(String(row.sampledOut), 13)
                            + Self.pad(String(row.filteredOut), 10) + Self.pad(String(row.scored), 8) + Self.pad(String(row.notApplicable), 6)
                            + Self.pad(String(row.errored), 8) + Self.pad(String(row.late), 6) + passRate)
             }

@@ -23,7 +23,7 @@ enum MonitorFile {
             throw ValidationError("Invalid monitor config \(source):\n\(error.description)")
         }
         do {
-            _ = try ScorerFactory.makeScorers(config)
+            try ScorerFactory.validate(config)
         } catch {
             throw ValidationError("Invalid monitor config \(source):\n\(error)")
         }

@@ -90,3 +90,8 @@ enum LoggingBootstrap {
         body()
     }
 }
+
+/// Nanoseconds since the epoch, from the wall clock.
+func wallClockNanos() -> Int64 {
+    Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+}

@@ -122,8 +122,10 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)"),
             size: poolSize, name: "pg", logger: logger)
         if let monitor {
-            let (version, created) = try await pool.withConnection { try ScoringStore().saveConfig(monitor, on: $0) }
-            logger.info(created ? "monitor config stored as a new version" : "monitor config unchanged", metadata: ["config.version": "\(version)", "monitor": "\(monitor.name)"])
+            let (stored, created) = try await pool.withConnection {
+                try MonitorStore(schema: schema).saveIfChanged(monitor, note: "serve --monitor", nowNanos: wallClockNanos(), on: $0)
+            }
+            logger.info(created ? "monitor config stored as a new version" : "monitor config unchanged", metadata: ["config.version": "\(stored.version)", "monitor": "\(monitor.name)"])
         }
         let ingest = IngestService(configuration: configuration, pool: pool, logger: logger)
         var scoringConfiguration = ScoringConfiguration(owner: configuration.replicaName)
@@ -132,6 +134,8 @@ struct ServeCommand: AsyncParsableCommand {
         scoringConfiguration.chunkSize = scoringChunkSize
         scoringConfiguration.leaseSeconds = scoringLeaseSeconds
         scoringConfiguration.crashAfterChunks = crashAfterScoringChunks
+        scoringConfiguration.schema = schema
+        scoringConfiguration.listenerConfiguration = try AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)-listen")
         let scoring = ScoringService(configuration: scoringConfiguration, pool: pool, logger: logger)
         var outboxConfiguration = OutboxPublisher.Configuration(brokers: kafka.brokers)
         outboxConfiguration.topic = assessmentsTopic ?? environment("ASSAY_ASSESSMENTS_TOPIC") ?? "assessments"

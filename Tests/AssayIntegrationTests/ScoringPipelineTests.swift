@@ -166,7 +166,7 @@ struct ScoringPipelineTests {
         try await Environment.with(partitions: 8) { env in
             try env.cluster.createTopic("assessments", partitions: 8)
             let monitor = try scoringTestMonitor()
-            _ = try await env.pool.withConnection { try ScoringStore().saveConfig(monitor, on: $0) }
+            _ = try await env.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "test", nowNanos: 0, on: $0) }
             let width = monitor.window.widthNanos
             let start = (1_770_000_000_000_000_000 / width) * width
             let messages = windowedMessages(perWindow: 3000, windows: 3, start: start, width: width, seed: 21)
@@ -225,7 +225,7 @@ struct ScoringPipelineTests {
         try await Environment.with(partitions: 2) { env in
             try env.cluster.createTopic("assessments", partitions: 2)
             let monitor = try scoringTestMonitor()
-            _ = try await env.pool.withConnection { try ScoringStore().saveConfig(monitor, on: $0) }
+            _ = try await env.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "test", nowNanos: 0, on: $0) }
             let width = monitor.window.widthNanos
             let start = (1_770_000_000_000_000_000 / width) * width
             let replicas = FullReplicas(["r1"], env: env)

@@ -49,6 +49,16 @@ struct PipelineLogicTests {
         #expect(ScoringService.traceVerdict([.pass, .value]) == .scored(passed: true))
     }
 
+    @Test("per-span and per-chunk scorers: groundedness passes when some span is grounded, relevance when half the chunks are relevant")
+    func multiAssessmentVerdicts() {
+        #expect(ScoringService.traceVerdict([.pass, .fail], kind: .retrievalGroundedness) == .scored(passed: true))
+        #expect(ScoringService.traceVerdict([.fail, .fail], kind: .retrievalGroundedness) == .scored(passed: false))
+        #expect(ScoringService.traceVerdict([.pass, .fail, .value], kind: .retrievalRelevance) == .scored(passed: true))
+        #expect(ScoringService.traceVerdict([.pass, .fail, .fail, .value], kind: .retrievalRelevance) == .scored(passed: false))
+        #expect(ScoringService.traceVerdict([.pass, .fail], kind: .safety) == .scored(passed: false))
+        #expect(ScoringService.traceVerdict([.notApplicable], kind: .retrievalRelevance) == .notApplicable)
+    }
+
     @Test("feedback values map to stored outcomes")
     func storedOutcomes() {
         #expect(ScoringService.storedOutcome(.value(.yes, rationale: "")) == .pass)
