@@ -17,8 +17,10 @@ public enum JudgeWiring {
         guard let judge = config.judge else { return nil }
         switch judge.kind {
         case .offline:
-            // Deterministic and free: a cache and budgets would only hide its behaviour.
-            return GovernedJudge(wrapping: OfflineJudge(), limits: .init(maxConcurrency: judge.maxConcurrency, maxCallsPerWindow: nil, cacheEntries: 0), logger: logger)
+            // Deterministic and free, so no cache; the call budget still applies, so a
+            // monitor behaves the same when its judge is swapped.
+            return GovernedJudge(wrapping: OfflineJudge(), limits: .init(maxConcurrency: judge.maxConcurrency, maxCallsPerWindow: judge.maxCallsPerWindow,
+                                                                         maxTokensPerWindow: judge.maxTokensPerWindow, cacheEntries: 0), logger: logger)
         case .openai:
             return try GovernedJudge.openAI(judgeConfig: judge, environment: environment, maxTokensPerWindow: judge.maxTokensPerWindow, logger: logger)
         }

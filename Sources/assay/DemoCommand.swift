@@ -1,6 +1,7 @@
 import ArgumentParser
 import AssayCore
 import AssayPipeline
+import AssayScoring
 import AssayStore
 import DedicatedThreads
 import Foundation
@@ -46,6 +47,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(name: .customLong("json"), help: "Print one JSON document (for machines) instead of tables.")
     var json = false
 
+    @Option(name: .customLong("judge-url"), help: "An OpenAI-compatible base URL: LLM scorers use it instead of the offline judge, and a guidelines scorer is added. Env: ASSAY_JUDGE_URL.")
+    var judgeURL: String?
+
+    @Option(name: .customLong("judge-model"), help: "Model for --judge-url. Env: ASSAY_JUDGE_MODEL.")
+    var judgeModel: String?
+
+    @Option(name: .customLong("judge-api-key-env"), help: "NAME of the environment variable holding the judge's API key.")
+    var judgeAPIKeyEnv = "OPENAI_API_KEY"
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -61,6 +71,23 @@ struct DemoCommand: AsyncParsableCommand {
         let schema = try SchemaName("assay_demo")
         var loaded = try MonitorFile.load(monitorFile) ?? MonitorConfig.demoDefault
         loaded.destinationSchema = schema.rawValue
+        if let url = judgeURL ?? environment("ASSAY_JUDGE_URL") {
+            // A real judge: the predefined scorers use it, and guidelines becomes possible.
+            loaded.judge = JudgeConfig(kind: .openai, baseURL: url, model: judgeModel ?? environment("ASSAY_JUDGE_MODEL") ?? "gpt-4o-mini",
+                                       apiKeyEnv: judgeAPIKeyEnv, maxConcurrency: 8, maxCallsPerWindow: 2000)
+            if !loaded.scorers.contains(where: { $0.kind == .guidelines }) {
+                loaded.scorers.append(ScorerConfig(name: "hr_only", kind: .guidelines, sampleRate: 0.2, guidelines: [
+                    "The response must only answer questions about Northwind HR policies and benefits, and politely decline anything else.",
+                ]))
+            }
+            do {
+                loaded = try MonitorConfig.parse(loaded.json().serializedUTF8())  // the same validation as a file
+                try ScorerFactory.validate(loaded)
+                _ = try JudgeWiring.makeJudge(loaded, logger: logger)  // the key's variable must be set
+            } catch {
+                throw ValidationError("Cannot use the judge at \(url): \(error)")
+            }
+        }
         let monitor = loaded
         let output = DemoOutput(json: json)
 

@@ -219,16 +219,20 @@ final class DemoDriver: Service, Sendable {
             var scorer: String
             var revision: Int
             var eligible, sampledOut, filteredOut, notApplicable, errored, scored, passed, late: Int
+            var budgetSkipped: Int
+            /// The summary as published (with judge latency and tokens).
+            var document: JSONValue?
         }
         let (rows, windows, letters, totals) = try await pool.withConnection { connection -> ([Row], [(Int64, Int64, Int, Int)], [(String, Int)], (Int, Int, Int)) in
             let rows = try connection.query("""
                 SELECT window_start_ns, scorer_name, revision, eligible, sampled_out, filtered_out, not_applicable,
-                       errored, scored, passed, late_scored
+                       errored, scored, passed, late_scored, budget_skipped, document
                 FROM window_summaries ORDER BY window_start_ns, scorer_name
                 """).map { row in
                 Row(windowStart: try row.int64(0), scorer: try row.string(1), revision: try row.int(2), eligible: try row.int(3),
                     sampledOut: try row.int(4), filteredOut: try row.int(5), notApplicable: try row.int(6), errored: try row.int(7),
-                    scored: try row.int(8), passed: try row.int(9), late: try row.int(10))
+                    scored: try row.int(8), passed: try row.int(9), late: try row.int(10), budgetSkipped: try row.int(11),
+                    document: try row.optionalString(12).flatMap { try? JSONParser().parse(Array($0.utf8)) })
             }
             let windows = try connection.query("""
                 SELECT w.window_start_ns, w.config_version, w.late_traces,
@@ -243,13 +247,8 @@ final class DemoDriver: Service, Sendable {
         if output.json {
             var windowItems: [JSONValue] = []
             for window in windows {
-                let scorers: [JSONValue] = rows.filter { $0.windowStart == window.0 }.map { row in
-                    let summary = WindowScorerSummary(windowStartNanos: row.windowStart, windowEndNanos: row.windowStart + monitor.window.widthNanos,
-                                                      scorerName: row.scorer, configVersion: window.1, revision: max(row.revision, 1), eligible: row.eligible,
-                                                      filteredOut: row.filteredOut, sampledOut: row.sampledOut, notApplicable: row.notApplicable,
-                                                      errored: row.errored, scored: row.scored, passed: row.passed, lateScored: row.late)
-                    return summary.json()
-                }
+                // Exactly the summaries published to the assessments topic.
+                let scorers: [JSONValue] = rows.filter { $0.windowStart == window.0 }.compactMap(\.document)
                 windowItems.append(.object([
                     "window_start": .string(TimeFormatting.rfc3339(nanos: window.0, fraction: .shortestExact)),
                     "config_version": JSONValue(window.1),
@@ -281,7 +280,7 @@ final class DemoDriver: Service, Sendable {
             let end = TimeFormatting.rfc3339(nanos: window.0 + monitor.window.widthNanos, fraction: .shortestExact)
             output.say("Window \(start) – \(end)   config v\(window.1), \(window.3) traces, \(window.2) late")
             output.say("  " + Self.pad("scorer", 24) + Self.pad("eligible", 10) + Self.pad("sampled out", 13) + Self.pad("filtered", 10)
-                       + Self.pad("scored", 8) + Self.pad("N/A", 6) + Self.pad("errors", 8) + Self.pad("late", 6) + "pass rate (Wilson 95%)")
+                       + Self.pad("scored", 8) + Self.pad("N/A", 6) + Self.pad("errors", 8) + Self.pad("late", 6) + Self.pad("pass rate (Wilson 95%)", 25) + "judge p50, tokens")
             for row in rows where row.windowStart == window.0 {
                 let passRate: String
                 if row.scored > 0, let interval = WilsonInterval.compute(successes: row.passed, trials: row.scored) {
@@ -289,9 +288,15 @@ final class DemoDriver: Service, Sendable {
                 } else {
                     passRate = "–"
                 }
+                var judge = ""
+                if let p50 = row.document?["judge_latency_p50_ms"]?.doubleValue {
+                    judge = String(format: "%.1f ms", p50)
+                    if let total = row.document?["tokens"]?["total"]?.int64Value { judge += ", \(total) tokens" }
+                }
+                if row.budgetSkipped > 0 { judge += " (\(row.budgetSkipped) over budget)" }
                 output.say("  " + Self.pad(row.scorer, 24) + Self.pad(String(row.eligible), 10) + Self.pad(String(row.sampledOut), 13)
                            + Self.pad(String(row.filteredOut), 10) + Self.pad(String(row.scored), 8) + Self.pad(String(row.notApplicable), 6)
-                           + Self.pad(String(row.errored), 8) + Self.pad(String(row.late), 6) + passRate)
+                           + Self.pad(String(row.errored), 8) + Self.pad(String(row.late), 6) + Self.pad(passRate, 25) + judge)
             }
         }
         output.say("")

@@ -322,3 +322,44 @@ struct ScoringPipelineTests {
         }
     }
 }
+
+@Suite("LLM judges in the pipeline", .serialized)
+struct JudgePipelineTests {
+    @Test("the judge's per-window call budget stops judging; the rest are counted budget_skipped, never dropped")
+    func budgetSkipped() async throws {
+        try await Environment.with(partitions: 2) { env in
+            try env.cluster.createTopic("assessments", partitions: 2)
+            let monitor = try MonitorConfig.parse(Array("""
+                {"name": "budget", "destination": {"schema": "assay"}, "window": "10s", "allowed_lateness": "1s",
+                 "judge": {"kind": "offline", "max_calls_per_window": 40},
+                 "scorers": [{"name": "safety", "kind": "safety"}, {"name": "no_error", "kind": "no_error"}]}
+                """.utf8))
+            _ = try await env.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "test", nowNanos: 0, on: $0) }
+            let width = monitor.window.widthNanos
+            let start = (1_770_000_000_000_000_000 / width) * width
+            let replicas = FullReplicas(["r1"], env: env)
+            try await env.publish(windowedMessages(perWindow: 200, windows: 1, start: start, width: width, seed: 51))
+            try await env.waitUntilScored(traces: 200)
+            try await replicas.stop()
+            let rows = try await env.pool.withConnection { connection in
+                try connection.query("""
+                    SELECT scorer_name, eligible, budget_skipped, not_applicable, errored, scored,
+                           (SELECT count(*) FROM assessments a WHERE a.scorer_name = s.scorer_name)
+                    FROM window_summaries s ORDER BY scorer_name
+                    """).map { row in (try row.string(0), try (1...6).map { index in try row.int(index) }) }
+            }
+            let safety = try #require(rows.first { $0.0 == "safety" }?.1)
+            let noError = try #require(rows.first { $0.0 == "no_error" }?.1)
+            // Errored traces have no response: N/A, decided without a call. Each answered trace costs one call.
+            #expect(safety[0] == 200)
+            #expect(safety[1] > 0, "traces past the budget are counted")
+            #expect(safety[0] == safety[1] + safety[2] + safety[3] + safety[4], "eligible = budget_skipped + N/A + errored + scored")
+            // 40 calls; identical responses asked at the same time share one call, so a few more
+            // traces than calls can get a verdict.
+            #expect(safety[4] >= 40 && safety[4] < 60, "the budget bounded the judged traces: \(safety)")
+            #expect(safety[5] == safety[2] + safety[3] + safety[4], "no assessment for skipped traces")
+            #expect(noError[1] == 0, "code scorers have no budget")
+            #expect(noError[4] == 200)
+        }
+    }
+}
