@@ -5,7 +5,7 @@ SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps build release test demo migrations check-migrations clean
+.PHONY: all deps build release test demo migrations proto fuzz clean
 
 all: build
 
@@ -31,6 +31,15 @@ demo: deps
 # Regenerate the migrations compiled into the binary from schemas/postgres/*.sql.
 migrations:
 	scripts/embed-migrations.sh
+
+# Regenerate Sources/AssayOTLP/Generated from schemas/otlp/*.proto (needs protoc; never run in CI).
+proto:
+	scripts/generate-otlp-protos.sh
+
+# The OTLP decoder fuzz test with 100k inputs (the default suite runs 5k).
+fuzz: deps
+	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
+	ASSAY_OTLP_FUZZ_ITERATIONS=100000 $(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) --filter AssayOTLPTests.FuzzTests
 
 clean:
 	rm -rf .build

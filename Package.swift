@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Runtime library only: the OTLP Swift code is generated once and committed (make proto).
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // C libraries, found through pkg-config.
@@ -53,6 +55,12 @@ let package = Package(
 
         // Pure domain: trace model, decoders. No I/O.
         .target(name: "AssayCore"),
+
+        // OTLP trace decoding (protobuf + JSON), semantic mapping and in-memory assembly. Pure, no I/O.
+        .target(
+            name: "AssayOTLP",
+            dependencies: ["AssayCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
 
         // Scorers: text extraction from traces, deterministic code scorers (and, later, LLM judges).
         .target(name: "AssayScoring", dependencies: ["AssayCore"]),
@@ -140,6 +148,11 @@ let package = Package(
                 "AssayJudgeHTTP", "AssayScoring", "AssayCore", "AssayTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "AssayOTLPTests",
+            dependencies: ["AssayOTLP", "AssayCore", "AssayScoring", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "AssayPipelineTests",

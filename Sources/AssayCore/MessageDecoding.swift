@@ -33,6 +33,11 @@ public enum RejectionReason: String, Sendable, Equatable, CaseIterable {
     case invalidShape = "invalid_shape"
     /// The message is JSON, but in no format Assay decodes (yet).
     case unsupportedFormat = "unsupported_format"
+    /// The message is not a valid protobuf message of the expected type (OTLP `ExportTraceServiceRequest`).
+    case invalidProtobuf = "invalid_protobuf"
+    /// The message decodes but breaks a configured abuse limit (spans per message or trace,
+    /// attribute bytes, nesting depth); the detail names the limit.
+    case limitExceeded = "limit_exceeded"
 }
 
 /// A message that could not be decoded into a ``Trace``: the stable reason plus a short,

@@ -59,6 +59,8 @@ public enum TraceFormat: String, Sendable, Equatable, CaseIterable {
     case mlflow3
     /// MLflow 2 `Trace.to_json()`: `info.request_id`, `timestamp_ms`, `status`.
     case mlflow2
+    /// OpenTelemetry OTLP trace export (protobuf or JSON), assembled from spans by trace id.
+    case otlp
 }
 
 /// The outcome of a whole trace.

@@ -46,6 +46,7 @@ struct RejectionTests {
     @Test func reasonRawValuesAreStable() {
         #expect(RejectionReason.allCases.map(\.rawValue) == [
             "tombstone", "empty_payload", "too_large", "invalid_json", "invalid_shape", "unsupported_format",
+            "invalid_protobuf", "limit_exceeded",
         ])
     }
 
