@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The admin API. Default traits off: no swift-configuration; HummingbirdTesting is not
+        // used (it pulls async-http-client and NIO-SSL), tests call the server over loopback.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         // Runtime library only: the OTLP Swift code is generated once and committed (make proto).
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
@@ -72,6 +75,19 @@ let package = Package(
             dependencies: [
                 "AssayCore",
                 "AssayScoring",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // The admin API (monitor get/update, pause/resume, health) served by `assay serve`.
+        .target(
+            name: "AssayHTTP",
+            dependencies: [
+                "AssayCore",
+                "AssayScoring",
+                "AssayStore",
+                "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -146,6 +162,13 @@ let package = Package(
             name: "AssayJudgeHTTPTests",
             dependencies: [
                 "AssayJudgeHTTP", "AssayScoring", "AssayCore", "AssayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "AssayHTTPTests",
+            dependencies: [
+                "AssayHTTP", "AssayCore", "AssayStore", "Postgres", "LocalPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
