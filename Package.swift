@@ -97,6 +97,7 @@ let package = Package(
             name: "AssayStore",
             dependencies: [
                 "AssayCore",
+                "AssayOTLP",
                 "Postgres",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -107,6 +108,7 @@ let package = Package(
             name: "AssayPipeline",
             dependencies: [
                 "AssayCore",
+                "AssayOTLP",
                 "AssayJudgeHTTP",
                 "AssayScoring",
                 "AssayStore",
@@ -136,6 +138,7 @@ let package = Package(
             name: "assay",
             dependencies: [
                 "AssayCore",
+                "AssayHTTP",
                 "AssayScoring",
                 "AssayStore",
                 "AssayPipeline",

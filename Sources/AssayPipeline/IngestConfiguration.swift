@@ -1,4 +1,5 @@
 import AssayCore
+import AssayOTLP
 import Kafka
 
 /// Settings of one ingest replica.
@@ -13,6 +14,8 @@ public struct IngestConfiguration: Sendable {
     /// How long one poll waits for a first message.
     public var pollTimeout: Duration = .milliseconds(250)
     public var decodeLimits = DecodeLimits()
+    /// Abuse limits for OTLP messages (spans, attribute bytes, nesting).
+    public var otlpLimits = OTLPLimits()
     /// Traces with absurd event times (far future, before 2000) become dead letters, so one
     /// bad clock cannot close every window at once.
     public var eventTimePolicy = EventTimePolicy()

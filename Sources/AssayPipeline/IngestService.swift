@@ -1,4 +1,5 @@
 import AssayCore
+import AssayOTLP
 import AssayStore
 import Foundation
 import Kafka
@@ -39,6 +40,7 @@ public final class IngestService: Service, Sendable {
     private let logger: Logger
     private let statistics = Mutex(IngestStatistics())
     private let metrics: IngestMetrics
+    private let lastBacklogTouch = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(configuration: IngestConfiguration, pool: PostgresPool, logger: Logger) {
         self.configuration = configuration
@@ -64,6 +66,7 @@ public final class IngestService: Service, Sendable {
                 for event in batch.events {
                     try await handle(event, consumer: consumer)
                 }
+                try await touchBacklog(consumer)
                 guard !batch.messages.isEmpty else { continue }
                 try await ingest(batch.messages, consumer: consumer)
             }
@@ -76,10 +79,33 @@ public final class IngestService: Service, Sendable {
         await consumer.close()
     }
 
+    /// Keeps partitions with unread messages from looking idle to the watermark (at most once
+    /// a second): a backlog on a slow partition must hold windows open, not make traces late.
+    private func touchBacklog(_ consumer: KafkaConsumer) async throws {
+        let now = ContinuousClock.now
+        let due = lastBacklogTouch.withLock { last -> Bool in
+            guard last.map({ $0.duration(to: now) >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let lagging = try await consumer.lag().compactMap { tp, lag -> TopicPartition? in
+            (lag ?? 1) > 0 ? tp : nil  // unknown lag (nothing fetched yet) counts as behind
+        }
+        guard !lagging.isEmpty else { return }
+        let topic = configuration.tracesTopic
+        let partitions = lagging.filter { $0.topic == topic }.map(\.partition)
+        do {
+            try await pool.withConnection { [store] in try store.touchBackloggedPartitions(topic: topic, partitions: partitions, on: $0) }
+        } catch {
+            logger.debug("could not mark backlogged partitions", metadata: ["error": "\(error)"])
+        }
+    }
+
     // MARK: - One batch
 
     private func ingest(_ messages: [ConsumerMessage], consumer: KafkaConsumer) async throws {
-        let batch = Self.decode(messages, limits: configuration.decodeLimits, eventTime: configuration.eventTimePolicy,
+        let batch = Self.decode(messages, limits: configuration.decodeLimits, otlpLimits: configuration.otlpLimits, eventTime: configuration.eventTimePolicy,
                                 nowNanos: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
         metrics.consumed(messages)
         statistics.withLock { $0.messagesConsumed += messages.count }
@@ -124,24 +150,32 @@ public final class IngestService: Service, Sendable {
     }
 
     /// Turns messages into traces and dead letters; pure apart from the decoder.
-    static func decode(_ messages: [ConsumerMessage], limits: DecodeLimits, eventTime: EventTimePolicy, nowNanos: Int64) -> IngestBatch {
+    static func decode(_ messages: [ConsumerMessage], limits: DecodeLimits, otlpLimits: OTLPLimits = OTLPLimits(), eventTime: EventTimePolicy, nowNanos: Int64) -> IngestBatch {
         var batch = IngestBatch()
         for message in messages {
             let source = SourcePosition(partition: PartitionKey(topic: message.topicPartition.topic, partition: message.topicPartition.partition), offset: message.offset)
             batch.cover(source)
-            switch MessageDecoding.decode(payload: message.value, limits: limits) {
-            case .success(let trace):
+            func deadLetter(_ reason: String, _ detail: String) {
+                batch.deadLetters.append(DeadLetter(source: source, reason: reason, detail: detail, payload: message.value, key: message.key, headers: message.headers))
+            }
+            switch TraceMessageDecoder.decode(payload: message.value, contentType: message.header("content-type"), limits: limits, otlpLimits: otlpLimits) {
+            case .trace(let trace):
                 if let rejection = eventTime.check(eventTime: trace.requestTimeNanos, now: nowNanos) {
-                    batch.deadLetters.append(DeadLetter(
-                        source: source, reason: "event_time_out_of_range", detail: "trace \(trace.traceID): \(rejection)",
-                        payload: message.value, key: message.key, headers: message.headers))
+                    deadLetter("event_time_out_of_range", "trace \(trace.traceID): \(rejection)")
                 } else {
                     batch.traces.append((trace: trace, source: source))
                 }
-            case .failure(let rejection):
-                batch.deadLetters.append(DeadLetter(
-                    source: source, reason: rejection.reason.rawValue, detail: rejection.detail,
-                    payload: message.value, key: message.key, headers: message.headers))
+            case .fragments(let fragments):
+                // A message is kept or dead-lettered whole.
+                if let bad = fragments.lazy.compactMap({ fragment in
+                    fragment.earliestStartTimeNanos.flatMap { eventTime.check(eventTime: $0, now: nowNanos) }.map { (fragment, $0) }
+                }).first {
+                    deadLetter("event_time_out_of_range", "OTLP trace \(bad.0.traceIDHex): \(bad.1)")
+                } else {
+                    batch.fragments += fragments.map { (fragment: $0, source: source) }
+                }
+            case .rejected(let rejection):
+                deadLetter(rejection.reason.rawValue, rejection.detail)
             }
         }
         return batch
@@ -233,18 +267,25 @@ public final class IngestService: Service, Sendable {
             single.deadLetters = [letter]
             singles.append(single)
         }
+        for (source, items) in Dictionary(grouping: batch.fragments, by: \.source) {
+            var single = IngestBatch()
+            single.cover(source)
+            single.fragments = items
+            singles.append(single)
+        }
         singles.sort { ($0.ranges.first?.value.lowerBound ?? 0) < ($1.ranges.first?.value.lowerBound ?? 0) }
         for single in singles {
             let result: IngestWriteResult
             do {
                 result = try await pool.withConnection { [store] connection in try store.write(single, on: connection) }
             } catch let error as PostgresError where Self.isDataError(error) {
-                guard let item = single.traces.first else { throw error }
+                guard let source = single.traces.first?.source ?? single.fragments.first?.source else { throw error }
+                let what = single.traces.first.map { "trace \($0.trace.traceID)" } ?? "OTLP message"
                 var rejected = IngestBatch()
-                rejected.cover(item.source)
+                rejected.cover(source)
                 rejected.deadLetters = [DeadLetter(
-                    source: item.source, reason: "store_rejected",
-                    detail: "PostgreSQL refused trace \(item.trace.traceID): \(error.description)",
+                    source: source, reason: "store_rejected",
+                    detail: "PostgreSQL refused \(what): \(error.description)",
                     payload: nil)]
                 let toWrite = rejected
                 result = try await pool.withConnection { [store] connection in try store.write(toWrite, on: connection) }
@@ -324,6 +365,7 @@ extension IngestBatch {
     func dropping(_ partitions: Set<PartitionKey>) -> IngestBatch {
         var copy = self
         copy.traces.removeAll { partitions.contains($0.source.partition) }
+        copy.fragments.removeAll { partitions.contains($0.source.partition) }
         copy.deadLetters.removeAll { partitions.contains($0.source.partition) }
         for key in partitions { copy.ranges[key] = nil }
         return copy

@@ -15,9 +15,10 @@ public struct ScoringConfiguration: Sendable {
     public var tracesTopic: String = "traces"
     /// How often to look for closable windows when there is nothing to do.
     public var tick: Duration = .seconds(1)
-    /// A partition whose newest event time has not advanced for this long no longer holds
-    /// the watermark back.
-    public var idleTimeout: Duration = .seconds(30)
+    /// A partition whose newest event time has not advanced, and that has no unread
+    /// messages, for this long no longer holds the watermark back. Keep it above the Kafka
+    /// session timeout, so a crashed replica's partitions hold windows open until they move.
+    public var idleTimeout: Duration = .seconds(60)
     /// Traces per chunk (one transaction each).
     public var chunkSize: Int = 500
     /// How long a window lease lasts without renewal (renewed every chunk).
@@ -29,6 +30,9 @@ public struct ScoringConfiguration: Sendable {
     public var crashAfterChunks: Int?
     /// The schema (for the monitor store).
     public var schema: SchemaName = .default
+    /// An OTLP trace whose root span has not arrived after this long without new spans is
+    /// written as it is, flagged incomplete.
+    public var assemblyTimeout: Duration = .seconds(60)
     /// When set, a connection of its own LISTENs for monitor updates, so a new version is
     /// seen at once rather than at the next tick.
     public var listenerConfiguration: PostgresConfiguration?
@@ -144,6 +148,12 @@ public final class ScoringService: Service, Sendable {
     /// done, and why nothing could be when idle.
     func step() async throws -> (Bool, String?) {
         let store = self.store
+        let ingestStore = IngestStore(groupID: "")
+        let quiet = Int(configuration.assemblyTimeout.components.seconds)
+        let completed = try await pool.withConnection { try ingestStore.completeStaleAssemblies(quietSeconds: max(1, quiet), on: $0) }
+        if completed > 0 {
+            logger.info("OTLP traces completed without their root span after the assembly timeout", metadata: ["traces": "\(completed)"])
+        }
         let versions = try await monitorVersions()
         guard let latest = versions.last else {
             return (false, "no monitor configured: storing every trace, scoring nothing")

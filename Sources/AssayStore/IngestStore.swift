@@ -1,4 +1,5 @@
 import AssayCore
+import AssayOTLP
 import Logging
 import Postgres
 
@@ -62,6 +63,8 @@ public struct DeadLetter: Sendable, Equatable {
 /// Everything decoded from one poll, to be made durable in one transaction.
 public struct IngestBatch: Sendable {
     public var traces: [(trace: Trace, source: SourcePosition)] = []
+    /// OTLP spans grouped by trace, to be assembled with spans from other messages.
+    public var fragments: [(fragment: TraceFragment, source: SourcePosition)] = []
     public var deadLetters: [DeadLetter] = []
     /// Per partition: the first offset read and the next offset to read (last + 1).
     public var ranges: [PartitionKey: Range<Int64>] = [:]
@@ -131,15 +134,23 @@ public struct IngestStore: Sendable {
             let stored = try lockOffsets(batch.ranges, on: connection)
 
             let traces = batch.traces.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
+            let fragments = batch.fragments.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
             let deadLetters = batch.deadLetters.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
             result.alreadyDurable = (batch.traces.count - traces.count) + (batch.deadLetters.count - deadLetters.count)
+                + Set(batch.fragments.map(\.source)).subtracting(fragments.map(\.source)).count
 
+            try advanceWatermarks(traces.map { ($0.source.partition, $0.trace.requestTimeNanos) }
+                + fragments.compactMap { item in item.fragment.earliestStartTimeNanos.map { (item.source.partition, $0) } }, on: connection)
             if !traces.isEmpty {
-                try advanceWatermarks(traces, on: connection)
                 let counts = try insertTraces(traces, on: connection)
                 result.tracesInserted = counts.inserted
                 result.traceRepeats = counts.repeats
                 result.spansInserted = counts.spans
+            }
+            if !fragments.isEmpty {
+                let assembled = try assemble(fragments, on: connection)
+                result.tracesInserted += assembled.tracesCompleted
+                result.spansInserted += assembled.spansInserted
             }
             for letter in deadLetters {
                 result.deadLettersInserted += try insertDeadLetter(letter, on: connection)
@@ -238,10 +249,11 @@ public struct IngestStore: Sendable {
 
     /// Records the newest event time per partition; `advanced_at` moves only when it grows,
     /// so a partition whose event time stands still is recognised as idle.
-    private func advanceWatermarks(_ traces: [(trace: Trace, source: SourcePosition)], on connection: PostgresConnection) throws {
+    private func advanceWatermarks(_ eventTimes: [(PartitionKey, Int64)], on connection: PostgresConnection) throws {
+        guard !eventTimes.isEmpty else { return }
         var newest: [PartitionKey: Int64] = [:]
-        for item in traces {
-            newest[item.source.partition] = max(newest[item.source.partition] ?? Int64.min, item.trace.requestTimeNanos)
+        for (partition, time) in eventTimes {
+            newest[partition] = max(newest[partition] ?? Int64.min, time)
         }
         let byTopic = Dictionary(grouping: newest.keys, by: \.topic)
         for topic in byTopic.keys.sorted() {
@@ -257,6 +269,15 @@ public struct IngestStore: Sendable {
                 """,
                 [.text(topic), .text(Self.intArray(keys.map { Int64($0.partition) })), .text(Self.intArray(keys.map { newest[$0] ?? 0 }))])
         }
+    }
+
+    /// Marks partitions that still have messages to read as active, so the watermark waits
+    /// for them: a partition is idle only when it has neither new event times nor a backlog.
+    public func touchBackloggedPartitions(topic: String, partitions: [Int32], on connection: PostgresConnection) throws {
+        guard !partitions.isEmpty else { return }
+        _ = try connection.execute(
+            "UPDATE partition_watermarks SET advanced_at = now() WHERE topic = $1 AND partition = ANY($2::int[])",
+            [.text(topic), .text(Self.intArray(partitions.sorted().map(Int64.init)))])
     }
 
     /// Registers assigned partitions for the watermark: one not seen before holds it back
@@ -356,6 +377,113 @@ public struct IngestStore: Sendable {
         )
         SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM repeated), (SELECT count(*) FROM spans_inserted)
         """
+
+    // MARK: - OTLP assembly
+
+    /// Stores the fragments' spans (idempotent by span id), records each trace under assembly,
+    /// and writes the traces row of every trace whose root span has now ended. Spans that
+    /// arrive for a trace already written update its span count, and mark it when it was
+    /// already scored.
+    private func assemble(_ fragments: [(fragment: TraceFragment, source: SourcePosition)], on connection: PostgresConnection) throws -> (tracesCompleted: Int, spansInserted: Int) {
+        try connection.executeScript(Self.createStageTables)
+        try connection.executeScript("DELETE FROM stage_spans")
+        _ = try connection.copyFrom("COPY stage_spans FROM STDIN") { writer in
+            for item in fragments {
+                for span in item.fragment.spans {
+                    try writer.writeRow(TraceRowEncoder.spanRow(span, traceID: item.fragment.traceID))
+                }
+            }
+        }
+        let inserted = try connection.query("""
+            INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, start_time_ns, end_time_ns,
+                status_code, status_message, inputs, outputs, attributes, events)
+            SELECT trace_id, span_id, parent_span_id, name, span_type, start_time_ns, end_time_ns,
+                status_code, status_message, inputs, outputs, attributes, events
+            FROM stage_spans
+            ON CONFLICT (trace_id, span_id) DO NOTHING
+            RETURNING trace_id
+            """).map { try $0.string(0) }
+        try connection.executeScript("DELETE FROM stage_spans")
+
+        // One assembly row per trace; the first fragment's resource and position win.
+        var firstByTrace: [String: (fragment: TraceFragment, source: SourcePosition)] = [:]
+        for item in fragments where firstByTrace[item.fragment.traceID] == nil { firstByTrace[item.fragment.traceID] = item }
+        let ids = firstByTrace.keys.sorted()
+        let items = ids.compactMap { firstByTrace[$0] }
+        _ = try connection.execute(
+            """
+            INSERT INTO trace_assembly AS a (trace_id, resource_attributes, source_topic, source_partition, source_offset)
+            SELECT id, attrs::jsonb, topic, p, o FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[]) AS v(id, attrs, topic, p, o)
+            ON CONFLICT (trace_id) DO UPDATE SET last_span_at = now()
+            """,
+            [.text(PostgresArray.text(ids)),
+             .text(PostgresArray.text(items.map { TraceRowEncoder.objectJSON($0.fragment.resourceAttributes) })),
+             .text(PostgresArray.text(items.map(\.source.partition.topic))),
+             .text(Self.intArray(items.map { Int64($0.source.partition.partition) })),
+             .text(Self.intArray(items.map(\.source.offset)))])
+
+        // Traces already written: new spans update the count, and say so if already scored.
+        let grown = Set(inserted)
+        if !grown.isEmpty {
+            _ = try connection.execute(
+                """
+                UPDATE traces t SET span_count = (SELECT count(*) FROM spans s WHERE s.trace_id = t.trace_id),
+                    updated_after_scoring = t.updated_after_scoring OR t.scored_at IS NOT NULL
+                WHERE t.trace_id = ANY($1::text[])
+                """, [.text(PostgresArray.text(grown.sorted()))])
+        }
+
+        // Traces still being assembled whose root has ended now get their row.
+        let pending = try connection.query(
+            "SELECT trace_id, resource_attributes::text, source_topic, source_partition, source_offset FROM trace_assembly WHERE trace_id = ANY($1::text[]) AND completed_at IS NULL ORDER BY trace_id FOR UPDATE",
+            [.text(PostgresArray.text(ids))])
+        let completed = try completeAssemblies(pending, force: false, on: connection)
+        return (completed, inserted.count)
+    }
+
+    /// Builds and writes the traces of assembly rows (`trace_id, resource_attributes, source_*`);
+    /// with `force`, also those without an ended root (flagged incomplete). Returns how many.
+    private func completeAssemblies(_ rows: PostgresRows, force: Bool, on connection: PostgresConnection) throws -> Int {
+        guard !rows.isEmpty else { return 0 }
+        let ids = try rows.map { try $0.string(0) }
+        let spans = try TraceReader.loadSpans(traceIDs: ids, on: connection)
+        var ready: [(trace: Trace, source: SourcePosition)] = []
+        var incomplete: [String] = []
+        for row in rows {
+            let traceID = try row.string(0)
+            let traceSpans = spans[traceID] ?? []
+            let completeness = OTLPTraceBuilder.completeness(of: traceSpans)
+            guard completeness.isComplete || force else { continue }
+            if !completeness.isComplete { incomplete.append(traceID) }
+            let trace = OTLPTraceBuilder.build(
+                traceIDHex: Trace.canonicalTraceID(for: traceID), spans: traceSpans,
+                resourceAttributes: TraceReader.objectMap(TraceReader.parseJSON(try row.string(1))))
+            let source = SourcePosition(partition: PartitionKey(topic: try row.string(2), partition: Int32(try row.int(3))), offset: try row.int64(4))
+            ready.append((trace, source))
+        }
+        guard !ready.isEmpty else { return 0 }
+        let counts = try insertTraces(ready, on: connection)
+        _ = try connection.execute(
+            """
+            UPDATE trace_assembly SET completed_at = now(), incomplete = trace_id = ANY($2::text[])
+            WHERE trace_id = ANY($1::text[])
+            """, [.text(PostgresArray.text(ready.map(\.trace.traceID))), .text(PostgresArray.text(incomplete))])
+        return counts.inserted
+    }
+
+    /// Writes, flagged incomplete, the OTLP traces whose root never arrived: assemblies that
+    /// received no span for `quietSeconds`. Safe to run on every replica at once.
+    public func completeStaleAssemblies(quietSeconds: Int, limit: Int = 500, on connection: PostgresConnection) throws -> Int {
+        try connection.transaction { connection in
+            let rows = try connection.query(
+                """
+                SELECT trace_id, resource_attributes::text, source_topic, source_partition, source_offset FROM trace_assembly
+                WHERE completed_at IS NULL AND last_span_at < now() - make_interval(secs => $1)
+                ORDER BY trace_id LIMIT $2 FOR UPDATE SKIP LOCKED
+                """, [.text(String(quietSeconds)), .text(String(limit))])
+            return try completeAssemblies(rows, force: true, on: connection)
+        }
+    }
 
     // MARK: - Dead letters
 

@@ -1,4 +1,5 @@
 import AssayCore
+import AssayOTLP
 import Postgres
 
 /// Reads stored traces back into the domain model (for scoring), with their spans.
@@ -16,13 +17,56 @@ public enum TraceReader {
     public static func load(traceIDs: [String], windowClosedAtMicros: Int64, on connection: PostgresConnection) throws -> [StoredTrace] {
         guard !traceIDs.isEmpty else { return [] }
         let ids = PostgresArray.text(traceIDs)
+        let spansByTrace = try loadSpans(traceIDs: traceIDs, on: connection)
+        // OTLP traces are rebuilt from all their spans: spans that arrived after the traces row
+        // count, and the root's request/response are lifted from its children as at assembly.
+        var resources: [String: [String: JSONValue]] = [:]
+        for row in try connection.query("SELECT trace_id, resource_attributes::text FROM trace_assembly WHERE trace_id = ANY($1::text[])", [.text(ids)]) {
+            resources[try row.string(0)] = objectMap(parseJSON(try row.string(1)))
+        }
+        var result: [StoredTrace] = []
+        for row in try connection.query(
+            """
+            SELECT trace_id, format, request_time_ns, execution_duration_ms, state, client_request_id,
+                   request_preview, response_preview, tags::text, metadata::text, rho,
+                   (extract(epoch FROM ingested_at) * 1000000)::bigint > $2
+            FROM traces WHERE trace_id = ANY($1::text[])
+            """, [.text(ids), .text(String(windowClosedAtMicros))]) {
+            let traceID = try row.string(0)
+            let format = TraceFormat(rawValue: try row.string(1)) ?? .mlflow3
+            var trace: Trace
+            if format == .otlp, let resource = resources[traceID] {
+                trace = OTLPTraceBuilder.build(traceIDHex: Trace.canonicalTraceID(for: traceID), spans: spansByTrace[traceID] ?? [], resourceAttributes: resource)
+                trace.traceID = traceID
+            } else {
+                trace = Trace(
+                    traceID: traceID,
+                    format: format,
+                    requestTimeNanos: try row.int64(2),
+                    executionDurationMillis: try row.optionalInt64(3),
+                    state: TraceState(rawValue: try row.string(4)) ?? .unspecified,
+                    clientRequestID: try row.optionalString(5),
+                    requestPreview: try row.optionalString(6),
+                    responsePreview: try row.optionalString(7),
+                    tags: stringMap(parseJSON(try row.string(8))),
+                    metadata: stringMap(parseJSON(try row.string(9))),
+                    spans: spansByTrace[traceID] ?? [])
+            }
+            result.append(StoredTrace(trace: trace, rho: try row.double(10), arrivedLate: try row.bool(11)))
+        }
+        return result
+    }
+
+    /// The stored spans of these traces, in start order.
+    public static func loadSpans(traceIDs: [String], on connection: PostgresConnection) throws -> [String: [Span]] {
+        guard !traceIDs.isEmpty else { return [:] }
         var spansByTrace: [String: [Span]] = [:]
         for row in try connection.query(
             """
             SELECT trace_id, span_id, parent_span_id, name, span_type, start_time_ns, end_time_ns, status_code,
                    status_message, inputs::text, outputs::text, attributes::text, events::text
             FROM spans WHERE trace_id = ANY($1::text[]) ORDER BY trace_id, start_time_ns, span_id
-            """, [.text(ids)]) {
+            """, [.text(PostgresArray.text(traceIDs))]) {
             let span = Span(
                 spanID: try row.string(1),
                 parentSpanID: try row.optionalString(2),
@@ -37,30 +81,7 @@ public enum TraceReader {
                 events: events(parseJSON(try row.string(12))))
             spansByTrace[try row.string(0), default: []].append(span)
         }
-        var result: [StoredTrace] = []
-        for row in try connection.query(
-            """
-            SELECT trace_id, format, request_time_ns, execution_duration_ms, state, client_request_id,
-                   request_preview, response_preview, tags::text, metadata::text, rho,
-                   (extract(epoch FROM ingested_at) * 1000000)::bigint > $2
-            FROM traces WHERE trace_id = ANY($1::text[])
-            """, [.text(ids), .text(String(windowClosedAtMicros))]) {
-            let traceID = try row.string(0)
-            let trace = Trace(
-                traceID: traceID,
-                format: TraceFormat(rawValue: try row.string(1)) ?? .mlflow3,
-                requestTimeNanos: try row.int64(2),
-                executionDurationMillis: try row.optionalInt64(3),
-                state: TraceState(rawValue: try row.string(4)) ?? .unspecified,
-                clientRequestID: try row.optionalString(5),
-                requestPreview: try row.optionalString(6),
-                responsePreview: try row.optionalString(7),
-                tags: stringMap(parseJSON(try row.string(8))),
-                metadata: stringMap(parseJSON(try row.string(9))),
-                spans: spansByTrace[traceID] ?? [])
-            result.append(StoredTrace(trace: trace, rho: try row.double(10), arrivedLate: try row.bool(11)))
-        }
-        return result
+        return spansByTrace
     }
 
     /// JSON written by us into jsonb; PostgreSQL hands it back valid, so a failure here means

@@ -321,6 +321,31 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Messages behind the log end per assigned partition, from librdkafka's cached high
+    /// watermarks (updated with every fetch, no broker round trip). A partition with no cached
+    /// watermark or position yet is reported with nil.
+    public func lag() async throws -> [TopicPartition: Int64?] {
+        try await thread.run { [self] () throws -> [TopicPartition: Int64?] in
+            let assigned = Array(context.assignment)
+            guard !assigned.isEmpty else { return [:] }
+            let positions = RDTopicPartitionList(assigned)
+            let err = rd_kafka_position(handle, positions.pointer)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, operation: "position") }
+            var result: [TopicPartition: Int64?] = [:]
+            for (tp, position, _) in positions.elements {
+                var low: Int64 = 0
+                var high: Int64 = 0
+                let watermarkErr = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
+                if watermarkErr != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 || position < 0 {
+                    result[tp] = .some(nil)
+                } else {
+                    result[tp] = max(0, high - position)
+                }
+            }
+            return result
+        }
+    }
+
     /// The partitions currently assigned to this member.
     public func assignment() async throws -> Set<TopicPartition> {
         try await thread.run { [context] in context.assignment }

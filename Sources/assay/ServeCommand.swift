@@ -55,8 +55,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-future-skew-seconds"), help: "Traces whose request time is further ahead of this clock become dead letters (event_time_out_of_range).")
     var maxFutureSkewSeconds = 3600
 
-    @Option(name: .customLong("idle-timeout-seconds"), help: "A partition with no new event time for this long stops holding windows open.")
-    var idleTimeoutSeconds = 30
+    @Option(name: .customLong("idle-timeout-seconds"), help: "A partition with no new event time and no unread messages for this long stops holding windows open (keep it above the session timeout).")
+    var idleTimeoutSeconds = 60
 
     @Option(name: .customLong("debug-crash-after-batches"), help: .hidden)
     var crashAfterBatches: Int?

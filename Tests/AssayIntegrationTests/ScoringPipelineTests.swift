@@ -35,7 +35,7 @@ final class FullReplicas: Sendable {
         ingest = names.map { IngestService(configuration: env.ingestConfiguration(replica: $0), pool: env.pool, logger: quietLogger) }
         scoring = names.map { name in
             var configuration = ScoringConfiguration(owner: name)
-            configuration.idleTimeout = .seconds(1)
+            configuration.idleTimeout = .seconds(2)
             configuration.tick = .milliseconds(100)
             configuration.chunkSize = 300
             return ScoringService(configuration: configuration, pool: env.pool, logger: quietLogger)
