@@ -225,8 +225,9 @@ public final class ScoringService: Service, Sendable {
             return
         }
         let scorers = try scorers(for: stored)
-        let plan = ScoringPlan(config: stored.config)
-        let maximumRate = plan.maximumRate
+        let chunkScorer = ChunkScorer(config: stored.config, configVersion: version, windowStartNanos: window.startNanos,
+                                      scorers: scorers, concurrency: configuration.concurrency)
+        let maximumRate = chunkScorer.plan.maximumRate
         var selected = try await pool.withConnection { try store.selectedCounts(of: window, on: $0) }
         var handled = 0
         var produced = 0
@@ -240,80 +241,9 @@ public final class ScoringService: Service, Sendable {
             let closedAt = window.closedAtMicros
             let loaded = try await pool.withConnection { try TraceReader.load(traceIDs: sampledIDs, windowClosedAtMicros: closedAt, on: $0) }
             let traces = Dictionary(uniqueKeysWithValues: loaded.map { ($0.trace.traceID, $0.trace) })
-
-            var chunk = ChunkResult()
-            var jobs: [(trace: Trace, scorer: any Scorer, config: ScorerConfig, late: Bool)] = []
-            for row in rows {
-                chunk.handledTraces.append((traceID: row.traceID, late: row.late))
-                let trace = traces[row.traceID]
-                for config in stored.config.scorers {
-                    chunk.deltas[config.name, default: SummaryDelta()].eligible += 1
-                    let decision: ScoringDecision
-                    if let trace {
-                        decision = plan.decide(rho: row.rho, scorer: config, subject: TraceFilterSubject(trace: trace), selectedSoFar: selected[config.name, default: 0])
-                    } else {
-                        decision = .sampledOut  // ρ at or above every rate (or the trace vanished)
-                    }
-                    switch decision {
-                    case .sampledOut: chunk.deltas[config.name, default: SummaryDelta()].sampledOut += 1
-                    case .filteredOut: chunk.deltas[config.name, default: SummaryDelta()].filteredOut += 1
-                    case .score:
-                        guard let trace, let scorer = scorers.first(where: { $0.name == config.name }) else { continue }
-                        selected[config.name, default: 0] += 1
-                        chunk.deltas[config.name, default: SummaryDelta()].selected += 1
-                        jobs.append((trace, scorer, config, row.late))
-                    }
-                }
-            }
-
-            let scoringContext = ScoringContext(budgetKey: String(window.startNanos))
-            let results = await Self.run(jobs.map { ($0.trace, $0.scorer) }, context: scoringContext, concurrency: configuration.concurrency)
-            var candidates: [(job: Int, outcome: ScorerOutcome, assessment: Assessment, stored: StoredOutcome)] = []
-            var skippedJobs = Set<Int>()
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            for (index, outcomes) in results.enumerated() {
-                let job = jobs[index]
-                let context = AssessmentContext(
-                    traceID: job.trace.traceID, windowStartNanos: window.startNanos, configVersion: version,
-                    sampleRate: plan.rate(of: job.config), late: job.late, createTimeMillis: now)
-                for outcome in outcomes {
-                    if case .budgetSkipped = outcome.result {
-                        skippedJobs.insert(index)  // counted, no assessment
-                        continue
-                    }
-                    candidates.append((index, outcome, job.scorer.assessment(for: outcome, context: context), Self.storedOutcome(outcome.result)))
-                }
-            }
-            // An id stored by an interrupted earlier pass keeps its first value; count that one.
-            let ids = candidates.map(\.assessment.assessmentID)
-            let existing = try await pool.withConnection { try store.storedOutcomes(assessmentIDs: ids, on: $0) }
-            var perJob: [Int: [StoredOutcome]] = [:]
-            for candidate in candidates {
-                let stored = existing[candidate.assessment.assessmentID] ?? candidate.stored
-                perJob[candidate.job, default: []].append(stored)
-                if existing[candidate.assessment.assessmentID] == nil {
-                    let metrics = JudgeCallMetrics(candidate.outcome.extraMetadata)
-                    chunk.assessments.append(NewAssessment(
-                        assessment: candidate.assessment, scorerName: jobs[candidate.job].config.name, outcome: candidate.stored,
-                        late: jobs[candidate.job].late, judgeLatencyMillis: metrics.latencyMillis,
-                        judgeInputTokens: metrics.inputTokens, judgeOutputTokens: metrics.outputTokens))
-                }
-            }
-            for (index, job) in jobs.enumerated() {
-                var delta = chunk.deltas[job.config.name, default: SummaryDelta()]
-                if skippedJobs.contains(index) {
-                    delta.budgetSkipped += 1
-                } else {
-                    switch Self.traceVerdict(perJob[index] ?? [], kind: job.config.kind) {
-                    case .notApplicable: delta.notApplicable += 1
-                    case .errored: delta.errored += 1
-                    case .scored(let passed):
-                        delta.scored += 1
-                        if passed { delta.passed += 1 }
-                        if job.late { delta.lateScored += 1 }
-                    }
-                }
-                chunk.deltas[job.config.name] = delta
+            let chunk = try await chunkScorer.score(rows.map { ChunkScorer.Row(traceID: $0.traceID, rho: $0.rho, late: $0.late, trace: traces[$0.traceID]) },
+                                                    selected: &selected) { ids in
+                try await self.pool.withConnection { try store.storedOutcomes(assessmentIDs: ids, on: $0) }
             }
 
             let owner = configuration.owner

@@ -167,7 +167,8 @@ public struct ScoringStore: Sendable {
         return try rows.map { try $0.int64(0) }
     }
 
-    static func floor(_ value: Int64, _ width: Int64) -> Int64 {
+    /// `value` rounded down to a multiple of `width` (also for negative values).
+    public static func floor(_ value: Int64, _ width: Int64) -> Int64 {
         let remainder = ((value % width) + width) % width
         return value - remainder
     }
@@ -256,7 +257,9 @@ public struct ScoringStore: Sendable {
                                                [.text(String(window.startNanos)), .text(String(late))])
                 }
             }
-            if !chunk.assessments.isEmpty { try insertAssessments(chunk.assessments, window: window, on: connection) }
+            if !chunk.assessments.isEmpty {
+                _ = try Self.insertAssessments(chunk.assessments, windowStartNanos: window.startNanos, configVersion: window.configVersion, on: connection)
+            }
             for (scorer, delta) in chunk.deltas.sorted(by: { $0.key < $1.key }) {
                 try addDelta(delta, scorer: scorer, window: window, on: connection)
             }
@@ -270,7 +273,8 @@ public struct ScoringStore: Sendable {
         guard renewed == 1 else { throw ScoringStoreError.leaseLost(windowStartNanos: window.startNanos) }
     }
 
-    private func insertAssessments(_ items: [NewAssessment], window: ClaimedWindow, on connection: PostgresConnection) throws {
+    /// Stores assessments whose ids are new and queues those for publishing; returns how many.
+    static func insertAssessments(_ items: [NewAssessment], windowStartNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws -> Int {
         try connection.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS stage_assessments (
                 assessment_id uuid, trace_id text, span_id text, assessment_name text, scorer_name text,
@@ -307,7 +311,7 @@ public struct ScoringStore: Sendable {
             }
         }
         // New ids only: an id stored before keeps its first value, and is not published again.
-        _ = try connection.execute(
+        return try connection.execute(
             """
             WITH inserted AS (
                 INSERT INTO assessments (assessment_id, trace_id, span_id, assessment_name, scorer_name, window_start_ns,
@@ -323,7 +327,7 @@ public struct ScoringStore: Sendable {
             INSERT INTO outbox (message_key, schema_name, payload)
             SELECT trace_id, 'assessment/v1', document FROM inserted ORDER BY assessment_id
             """,
-            [.text(String(window.startNanos)), .text(String(window.configVersion))])
+            [.text(String(windowStartNanos)), .text(String(configVersion))])
     }
 
     private func addDelta(_ delta: SummaryDelta, scorer: String, window: ClaimedWindow, on connection: PostgresConnection) throws {

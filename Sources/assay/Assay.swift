@@ -13,6 +13,8 @@ struct Assay: AsyncParsableCommand {
             DevBrokerCommand.self,
             ProduceCommand.self,
             EvaluateCommand.self,
+            BackfillCommand.self,
+            MonitorCommand.self,
             DemoCommand.self,
         ]
     )
