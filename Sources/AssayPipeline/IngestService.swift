@@ -41,6 +41,7 @@ public final class IngestService: Service, Sendable {
     private let statistics = Mutex(IngestStatistics())
     private let metrics: IngestMetrics
     private let lastBacklogTouch = Mutex<ContinuousClock.Instant?>(nil)
+    private let activeConsumer = Mutex<KafkaConsumer?>(nil)
 
     public init(configuration: IngestConfiguration, pool: PostgresPool, logger: Logger) {
         self.configuration = configuration
@@ -58,6 +59,8 @@ public final class IngestService: Service, Sendable {
     public func run() async throws {
         let listener = StoredOffsetsListener(pool: pool, store: store, logger: logger)
         let consumer = try KafkaConsumer(configuration: configuration.consumerConfiguration, listener: listener, logger: logger)
+        activeConsumer.withLock { $0 = consumer }
+        defer { activeConsumer.withLock { $0 = nil } }
         do {
             try await consumer.subscribe(topics: [configuration.tracesTopic])
             logger.info("ingest started", metadata: ["kafka.group": "\(configuration.groupID)", "kafka.topic": "\(configuration.tracesTopic)"])
@@ -99,6 +102,18 @@ public final class IngestService: Service, Sendable {
             try await pool.withConnection { [store] in try store.touchBackloggedPartitions(topic: topic, partitions: partitions, on: $0) }
         } catch {
             logger.debug("could not mark backlogged partitions", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// For readiness probes: nil when the broker answers a watermark query for the traces
+    /// topic within `timeout`, else why not.
+    public func checkKafka(timeout: Duration = .seconds(2)) async -> String? {
+        guard let consumer = activeConsumer.withLock({ $0 }) else { return "the consumer is not running" }
+        do {
+            _ = try await consumer.watermarks(TopicPartition(topic: configuration.tracesTopic, partition: 0), timeout: timeout)
+            return nil
+        } catch {
+            return "\(error)"
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AssayCore
+import AssayHTTP
 import AssayPipeline
 import AssayStore
 import Foundation
@@ -46,6 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Raw librdkafka consumer property, repeatable.", valueName: "key=value"))
     var kafkaOptions: [String] = []
 
+    @Option(name: .customLong("http"), help: ArgumentHelp("Address of the admin API (monitor, health). Env: ASSAY_HTTP.", valueName: "addr:port"))
+    var http: String?
+
     @Option(name: .customLong("monitor"), help: ArgumentHelp("Monitor config (JSON) to apply: stored as a new version when it differs from the current one. Env: ASSAY_MONITOR_FILE.", valueName: "file"))
     var monitorFile: String?
 
@@ -76,6 +80,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (2...86_400).contains(scoringLeaseSeconds) else { throw ValidationError("--scoring-lease-seconds must be between 2 and 86400.") }
         guard (1...100_000).contains(scoringChunkSize) else { throw ValidationError("--scoring-chunk-size must be between 1 and 100000.") }
+        if let http = http ?? environment("ASSAY_HTTP") {
+            do { _ = try AdminServer.Configuration.address(parsing: http) } catch { throw ValidationError("--http: \(error)") }
+        }
         guard maxFutureSkewSeconds >= 0 else { throw ValidationError("--max-future-skew-seconds must not be negative.") }
         guard idleTimeoutSeconds >= 1 else { throw ValidationError("--idle-timeout-seconds must be at least 1.") }
         guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000.") }
@@ -142,8 +149,24 @@ struct ServeCommand: AsyncParsableCommand {
         outboxConfiguration.kafkaOptions = try parsedKafkaOptions().filter { !$0.key.hasPrefix("group.") && !$0.key.hasPrefix("session.") }
         outboxConfiguration.crashAfterPublishBeforeMark = crashAfterPublish
         let outbox = OutboxPublisher(configuration: outboxConfiguration, pool: pool, logger: logger)
+        let (host, port) = try AdminServer.Configuration.address(parsing: http ?? environment("ASSAY_HTTP") ?? "127.0.0.1:8080")
+        let admin = AdminServer(
+            configuration: .init(host: host, port: port, adminToken: environment("ASSAY_ADMIN_TOKEN")),
+            pool: pool, schema: schema,
+            readiness: { [pool] in
+                let postgres: String?
+                do {
+                    _ = try await pool.withConnection { try $0.query("SELECT 1") }
+                    postgres = nil
+                } catch {
+                    postgres = "\(error)"
+                }
+                return ["postgres": postgres, "kafka": await ingest.checkKafka()]
+            },
+            logger: logger,
+            onServerRunning: { [logger] port in logger.info("admin API listening", metadata: ["http.host": "\(host)", "http.port": "\(port)"]) })
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: ingest), .init(service: scoring), .init(service: outbox)],
+            services: [.init(service: ingest), .init(service: scoring), .init(service: outbox), .init(service: admin)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

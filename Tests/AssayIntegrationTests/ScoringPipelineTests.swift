@@ -415,3 +415,68 @@ struct BackfillTests {
         }
     }
 }
+
+@Suite("Monitor updates while replicas run", .serialized)
+struct MonitorPropagationTests {
+    @Test("2 replicas; the monitor is updated (a rate changed, a scorer added): windows from the next boundary use the new version on both, none mixes versions")
+    func updateTakesEffectAtNextWindow() async throws {
+        try await Environment.with(partitions: 4) { env in
+            try env.cluster.createTopic("assessments", partitions: 4)
+            let v1 = try MonitorConfig.parse(Array("""
+                {"name": "m", "destination": {"schema": "assay"}, "window": "10s", "allowed_lateness": "1s",
+                 "scorers": [{"name": "no_error", "kind": "no_error"}, {"name": "fast_enough", "kind": "latency", "sample_rate": 0.2, "params": {"max_ms": 4000}}]}
+                """.utf8))
+            let store = MonitorStore(schema: .default)
+            _ = try await env.pool.withConnection { try store.saveIfChanged(v1, note: "test", nowNanos: 0, on: $0) }
+            let width = v1.window.widthNanos
+            let start = (1_770_000_000_000_000_000 / width) * width
+            let replicas = FullReplicas(["r1", "r2"], env: env)
+
+            // Two windows under version 1.
+            try await env.publish(windowedMessages(perWindow: 200, windows: 2, start: start, width: width, seed: 71))
+            try await env.waitUntilScored(traces: 400)
+
+            // Update while both replicas run: fast_enough from 0.2 to 0.6, and a new scorer.
+            var v2 = v1
+            v2.scorers[1].sampleRate = 0.6
+            v2.scorers.append(try MonitorConfig.parse(Array(#"{"name":"x","destination":{"schema":"assay"},"scorers":[{"name":"no_pii","kind":"pii"}]}"#.utf8)).scorers[0])
+            // "Now" is inside the third window's predecessor: the next boundary is start + 2W.
+            let next = v2
+            let updated = try await env.pool.withConnection { try store.update(next, expectedVersion: 1, note: "test", nowNanos: start + width + width / 2, on: $0) }
+            #expect(updated.version == 2)
+            #expect(updated.effectiveFromNanos == start + 2 * width)
+
+            // Two more windows, after the boundary.
+            try await env.publish(windowedMessages(perWindow: 200, windows: 2, start: start + 2 * width, width: width, seed: 72))
+            try await env.waitUntilScored(traces: 800)
+            try await replicas.stop()
+
+            let windows = try await env.pool.withConnection { connection in
+                try connection.query("SELECT window_start_ns, config_version FROM windows ORDER BY 1").map { (try $0.int64(0), try $0.int64(1)) }
+            }
+            #expect(windows.map(\.1) == [1, 1, 2, 2], "windows: \(windows)")
+            // No window mixes versions: every assessment carries its window's version.
+            let mixed = try await env.pool.withConnection { connection in
+                try connection.query("""
+                    SELECT count(*) FROM assessments a JOIN windows w ON w.window_start_ns = a.window_start_ns
+                    WHERE a.config_version <> w.config_version
+                       OR (a.document::jsonb -> 'metadata' ->> 'config_version')::bigint <> w.config_version
+                    """)[0].int(0)
+            }
+            #expect(mixed == 0)
+            let scorersByVersion = try await env.pool.withConnection { connection in
+                try connection.query("SELECT config_version, string_agg(DISTINCT scorer_name, ',' ORDER BY scorer_name) FROM assessments GROUP BY 1 ORDER BY 1")
+                    .map { (try $0.int64(0), try $0.string(1)) }
+            }
+            #expect(scorersByVersion.map(\.1) == ["fast_enough,no_error", "fast_enough,no_error,no_pii"])
+            // The new rate applies in the new windows.
+            let rhos = try await env.storedRhos()
+            let fastEnough = try await env.pool.withConnection { connection in
+                try connection.query("SELECT a.trace_id, a.config_version FROM assessments a WHERE scorer_name = 'fast_enough'").map { (try $0.string(0), try $0.int64(1)) }
+            }
+            #expect(fastEnough.allSatisfy { (rhos[$0.0] ?? 1) < ($0.1 == 1 ? 0.2 : 0.6) })
+            #expect(fastEnough.filter { $0.1 == 2 }.count > fastEnough.filter { $0.1 == 1 }.count)
+            #expect(replicas.scoring.allSatisfy { $0.currentStatistics.configVersion == 2 }, "both replicas switched")
+        }
+    }
+}

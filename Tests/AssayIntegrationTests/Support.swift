@@ -202,7 +202,7 @@ final class ServeProcess: @unchecked Sendable {
         process.executableURL = try assayExecutable()
         process.arguments = [
             "serve", "--brokers", environment.cluster.bootstrapServers, "--database-url", environment.database.url,
-            "--replica-name", replica, "--session-timeout-ms", "6000", "--batch-size", "200", "--log-level", "info",
+            "--replica-name", replica, "--session-timeout-ms", "6000", "--batch-size", "200", "--log-level", "info", "--http", "127.0.0.1:0",
         ] + extraArguments
         stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("assay-serve-\(replica)-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
