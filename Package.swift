@@ -140,6 +140,7 @@ let package = Package(
             dependencies: [
                 "AssayCore",
                 "AssayHTTP",
+                "AssayOTLP",
                 "AssayScoring",
                 "AssayStore",
                 "AssayPipeline",

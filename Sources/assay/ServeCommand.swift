@@ -1,6 +1,7 @@
 import ArgumentParser
 import AssayCore
 import AssayHTTP
+import AssayOTLP
 import AssayPipeline
 import AssayStore
 import Foundation
@@ -34,6 +35,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("max-message-bytes"), help: "Larger messages become dead letters (too_large).")
     var maxMessageBytes = DecodeLimits.defaultMaxMessageBytes
+
+    @Option(name: .customLong("max-spans-per-message"), help: "OTLP messages with more spans become dead letters (limit_exceeded).")
+    var maxSpansPerMessage = 10_000
+
+    @Option(name: .customLong("max-attribute-bytes"), help: "OTLP attribute values longer than this make the message a dead letter (limit_exceeded).")
+    var maxAttributeBytes = 256 * 1024
+
+    @Option(name: .customLong("max-nesting-depth"), help: "Deeper JSON or OTLP values make the message a dead letter.")
+    var maxNestingDepth = 32
 
     @Option(name: .customLong("pool-size"), help: "PostgreSQL connections.")
     var poolSize = 4
@@ -83,6 +93,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let http = http ?? environment("ASSAY_HTTP") {
             do { _ = try AdminServer.Configuration.address(parsing: http) } catch { throw ValidationError("--http: \(error)") }
         }
+        guard maxSpansPerMessage >= 1, maxAttributeBytes >= 64, (4...512).contains(maxNestingDepth) else {
+            throw ValidationError("--max-spans-per-message must be at least 1, --max-attribute-bytes at least 64, --max-nesting-depth between 4 and 512.")
+        }
         guard maxFutureSkewSeconds >= 0 else { throw ValidationError("--max-future-skew-seconds must not be negative.") }
         guard idleTimeoutSeconds >= 1 else { throw ValidationError("--idle-timeout-seconds must be at least 1.") }
         guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000.") }
@@ -108,7 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.groupID = group ?? environment("ASSAY_GROUP") ?? "assay"
             configuration.tracesTopic = tracesTopic ?? environment("ASSAY_TRACES_TOPIC") ?? "traces"
             configuration.batchSize = batchSize
-            configuration.decodeLimits = DecodeLimits(maxMessageBytes: maxMessageBytes)
+            configuration.decodeLimits = DecodeLimits(maxMessageBytes: maxMessageBytes, maxNestingDepth: max(maxNestingDepth, 16) * 4)
+            configuration.otlpLimits = OTLPLimits(maxMessageBytes: maxMessageBytes, maxSpansPerMessage: maxSpansPerMessage,
+                                                  maxSpansPerTrace: maxSpansPerMessage, maxAttributeValueBytes: maxAttributeBytes,
+                                                  maxNestingDepth: maxNestingDepth)
             configuration.sessionTimeout = .milliseconds(sessionTimeoutMs)
             configuration.heartbeatInterval = .milliseconds(max(100, sessionTimeoutMs / 10))
             configuration.kafkaOptions = try parsedKafkaOptions()

@@ -183,3 +183,42 @@ struct EmbeddedMigrationTests {
         }
     }
 }
+
+@Suite("Monitor notifications")
+struct MonitorNotificationTests {
+    @Test("a monitor update reaches a LISTENing replica as a NOTIFY on assay_monitor")
+    func updateNotifies() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let listener = PostgresListener(configuration: try AssayDatabase.configuration(url: env.database.url, schema: .default),
+                                            channels: [MonitorStore.channel], logger: quietLogger)
+            defer { listener.stop() }
+            // The listener connects on its own thread; keep updating until a notification arrives.
+            let config = try MonitorConfig.parse(Array(#"{"name":"n","destination":{"schema":"assay"},"scorers":[]}"#.utf8))
+            let received = Task { () -> PostgresNotification? in
+                for await notification in listener.notifications where !notification.payload.isEmpty { return notification }
+                return nil
+            }
+            var version: Int64 = 0
+            let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+            while ContinuousClock.now < deadline {
+                var next = config
+                next.sampleRate = Double(version % 10) / 10
+                let toStore = next
+                version = try await env.pool.withConnection { try MonitorStore(schema: .default).update(toStore, expectedVersion: nil, note: "test", nowNanos: 0, on: $0) }.version
+                let got = try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
+                    group.addTask { await received.value }
+                    group.addTask { try await Task.sleep(for: .milliseconds(300)); return nil }
+                    let first = try await group.next() ?? nil
+                    group.cancelAll()
+                    return first
+                }
+                if let got {
+                    #expect(got.channel == MonitorStore.channel)
+                    #expect(got.payload.hasPrefix("assay:"), "payload names the schema and version: \(got.payload)")
+                    return
+                }
+            }
+            Issue.record("no notification within 30 s")
+        }
+    }
+}
