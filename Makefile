@@ -5,7 +5,7 @@ SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps build release test demo migrations proto fuzz clean
+.PHONY: all deps build release test demo bench migrations proto fuzz clean
 
 all: build
 
@@ -27,6 +27,13 @@ test: deps
 demo: deps
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product assay
 	$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/assay demo
+
+# Ingest and scoring against the Kafka read and PostgreSQL COPY limits, side by side, in
+# release builds; BENCH_ARGS="--n 25000" etc. Results: the table and one JSON line.
+bench: deps
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product assay
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product assay-bench
+	$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/assay-bench $(BENCH_ARGS)
 
 # Regenerate the migrations compiled into the binary from schemas/postgres/*.sql.
 migrations:

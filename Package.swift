@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "assay", targets: ["assay"]),
+        .executable(name: "assay-bench", targets: ["assay-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -151,6 +152,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+
+        // `make bench`: ingest and scoring against the Kafka and PostgreSQL limits (not a test).
+        .executableTarget(
+            name: "assay-bench",
+            dependencies: [
+                "AssayCore", "AssayStore", "DedicatedThreads", "Kafka", "LocalPostgres", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/AssayBench"
         ),
 
         .testTarget(

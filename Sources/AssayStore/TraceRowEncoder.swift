@@ -3,8 +3,23 @@ import AssayCore
 /// Turns decoded traces into rows for the COPY staging tables (column order of
 /// `IngestStore.createStageTables`). Every text value is made NUL-free and every JSON
 /// value is written so that `jsonb` accepts it.
-enum TraceRowEncoder {
-    static func traceRow(_ trace: Trace, source: SourcePosition, deliveries: Int) -> [String?] {
+public enum TraceRowEncoder {
+    /// The trace columns, in order: trace_id, canonical_trace_id, format, request_time_ns,
+    /// execution_duration_ms, state, client_request_id, request_preview, response_preview,
+    /// tags, metadata, span_count, root_span_id, source_topic, source_partition,
+    /// source_offset, deliveries, rho.
+    public static let traceColumns = [
+        "trace_id", "canonical_trace_id", "format", "request_time_ns", "execution_duration_ms", "state", "client_request_id",
+        "request_preview", "response_preview", "tags", "metadata", "span_count", "root_span_id", "source_topic",
+        "source_partition", "source_offset", "deliveries", "rho",
+    ]
+    /// The span columns, in order (as the `spans` table).
+    public static let spanColumns = [
+        "trace_id", "span_id", "parent_span_id", "name", "span_type", "start_time_ns", "end_time_ns", "status_code",
+        "status_message", "inputs", "outputs", "attributes", "events",
+    ]
+
+    public static func traceRow(_ trace: Trace, source: SourcePosition, deliveries: Int) -> [String?] {
         [
             trace.traceID.sanitizedForPostgres,
             trace.canonicalTraceID.sanitizedForPostgres,
@@ -27,7 +42,7 @@ enum TraceRowEncoder {
         ]
     }
 
-    static func spanRow(_ span: Span, traceID: String) -> [String?] {
+    public static func spanRow(_ span: Span, traceID: String) -> [String?] {
         [
             traceID.sanitizedForPostgres,
             span.spanID.sanitizedForPostgres,

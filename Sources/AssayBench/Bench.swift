@@ -1,0 +1,178 @@
+import ArgumentParser
+import AssayCore
+import AssayStore
+import DedicatedThreads
+import Foundation
+import Kafka
+import LocalPostgres
+import Logging
+import Postgres
+
+/// `make bench`: Assay's ingest and scoring measured side by side with the limits of the
+/// machine (a plain Kafka consumer, and `psql \copy` of the same rows), in one run.
+@main
+struct AssayBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "assay-bench",
+        abstract: "Measure Assay's ingest and scoring against the Kafka read and PostgreSQL COPY limits, side by side."
+    )
+
+    @Option(help: "Traces per run.")
+    var n = 100_000
+
+    @Option(help: "Partitions (default: 64, more when the data would not fit the mock broker's ~5 MiB per partition).")
+    var partitions: Int?
+
+    @Option(help: "Repetitions; the median is reported.")
+    var repeats = 3
+
+    @Option(help: "Seed of the generated traffic.")
+    var seed: UInt64 = 7
+
+    @Option(help: "The assay binary (default: next to this one).")
+    var assay: String?
+
+    @Flag(help: "Skip the scoring measurement.")
+    var skipScoring = false
+
+    func run() async throws {
+        var configured = Logger(label: "bench")
+        configured.logLevel = ProcessInfo.processInfo.environment["ASSAY_BENCH_LOG"] == nil ? .warning : .info
+        let logger = configured
+        let assayPath = assay ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("assay").path
+        guard FileManager.default.isExecutableFile(atPath: assayPath) else { throw ValidationError("no assay binary at \(assayPath); build it first (make bench does)") }
+
+        let thread = DedicatedThread(name: "bench-pg")
+        let cluster = try await thread.run { try LocalPostgresCluster.start(logger: logger) }
+        defer {
+            cluster.stop()
+            thread.shutdown()
+        }
+        let data = try BenchData.generate(n: n, seed: seed)
+        let partitionCount = partitions ?? max(64, Int((data.bytes + 4 * 1_048_576 - 1) / (4 * 1_048_576)))
+        print("assay-bench: n=\(n), \(String(format: "%.1f", Double(data.bytes) / 1_048_576)) MB of MLflow traces (1–8 KB), \(partitionCount) partitions, \(repeats) repetitions")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; broker, PostgreSQL (fsync off) and Assay share them")
+
+        var results: [RunResult] = []
+        for repetition in 1...repeats {
+            let result = try await BenchRun(repetition: repetition, data: data, partitions: partitionCount, cluster: cluster,
+                                            assayPath: assayPath, scoring: !skipScoring, logger: logger).run()
+            print(result.line)
+            results.append(result)
+        }
+        let median = RunResult.median(results)
+        print("")
+        print(median.table)
+        print(median.json.serialized())
+    }
+}
+
+/// The traces of a run, generated once: messages plus the COPY rows Assay would write.
+struct BenchData: Sendable {
+    let messages: [ProducerMessage]
+    let bytes: Int
+    let traceRows: [[String?]]
+    let spanRows: [[String?]]
+    let windowStartNanos: Int64
+
+    /// All request times fall in one hour-long window that ended a few minutes ago.
+    static func generate(n: Int, seed: UInt64) throws -> BenchData {
+        let hour: Int64 = 3_600_000_000_000
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+        let windowStart = (now / hour) * hour - hour
+        var generator = SyntheticTraceGenerator(seed: seed, startNanos: windowStart + 60_000_000_000, spacingNanos: max(1, (50 * 60_000_000_000) / Int64(n)))
+        generator.maxPaddingBytes = 1800
+        var messages: [ProducerMessage] = []
+        var traceRows: [[String?]] = []
+        var spanRows: [[String?]] = []
+        var bytes = 0
+        messages.reserveCapacity(n)
+        for index in 0..<n {
+            let generated = generator.next()
+            bytes += generated.json.count
+            messages.append(ProducerMessage(topic: "traces", key: Array(generated.traceID.utf8), value: generated.json,
+                                            headers: [(name: "content-type", value: Array("application/json".utf8))]))
+            let trace = try MessageDecoding.decode(payload: generated.json).get()
+            let source = SourcePosition(partition: PartitionKey(topic: "traces", partition: 0), offset: Int64(index))
+            traceRows.append(TraceRowEncoder.traceRow(trace, source: source, deliveries: 1)
+                             + [TimeFormatting.rfc3339(nanos: trace.requestTimeNanos / 1000 * 1000, fraction: .shortestExact)])
+            spanRows += trace.spans.map { TraceRowEncoder.spanRow($0, traceID: trace.traceID) }
+        }
+        return BenchData(messages: messages, bytes: bytes, traceRows: traceRows, spanRows: spanRows, windowStartNanos: windowStart)
+    }
+}
+
+/// The figures of one repetition.
+struct RunResult: Sendable {
+    var n: Int
+    var bytes: Int
+    var kafkaSeconds: Double
+    var copySeconds: Double
+    var ingestSeconds: Double
+    var ingestRSSMB: Double
+    var scoreSeconds: Double?
+    var assessments: Int
+    var scoreRSSMB: Double?
+
+    var kafkaRate: Double { Double(n) / kafkaSeconds }
+    var copyRate: Double { Double(n) / copySeconds }
+    var ingestRate: Double { Double(n) / ingestSeconds }
+    var ratio: Double { ingestRate / min(kafkaRate, copyRate) }
+    var megabytes: Double { Double(bytes) / 1_048_576 }
+    var peakRSS: Double { max(ingestRSSMB, scoreRSSMB ?? 0) }
+
+    var line: String {
+        String(format: "  run: kafka %.0f/s, copy %.0f/s, assay ingest %.0f/s (%.2f of the limit) in %.1f s, RSS %.0f MB",
+               kafkaRate, copyRate, ingestRate, ratio, ingestSeconds, ingestRSSMB)
+            + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoreRSSMB ?? 0) } ?? "")
+    }
+
+    /// Per figure, the median of the repetitions.
+    static func median(_ results: [RunResult]) -> RunResult {
+        func mid(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        }
+        let scores = results.compactMap(\.scoreSeconds)
+        let scoreRSS = results.compactMap(\.scoreRSSMB)
+        return RunResult(n: results[0].n, bytes: results[0].bytes,
+                         kafkaSeconds: mid(results.map(\.kafkaSeconds)), copySeconds: mid(results.map(\.copySeconds)),
+                         ingestSeconds: mid(results.map(\.ingestSeconds)), ingestRSSMB: mid(results.map(\.ingestRSSMB)),
+                         scoreSeconds: scores.isEmpty ? nil : mid(scores), assessments: Int(mid(results.map { Double($0.assessments) })),
+                         scoreRSSMB: scoreRSS.isEmpty ? nil : mid(scoreRSS))
+    }
+
+    var table: String {
+        var lines = ["measure                       traces/s     MB/s    seconds"]
+        func row(_ name: String, _ rate: Double, _ seconds: Double) {
+            lines.append(name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                         + String(format: "%10.0f %8.1f %10.2f", rate, megabytes / seconds, seconds))
+        }
+        row("(a) Kafka read limit", kafkaRate, kafkaSeconds)
+        row("(b) PostgreSQL COPY limit", copyRate, copySeconds)
+        row("(c) Assay ingest", ingestRate, ingestSeconds)
+        lines.append(String(format: "ratio c / min(a, b): %.2f", ratio))
+        if let scoreSeconds {
+            lines.append(String(format: "(d) scoring: %.2f s from window close to the last assessment published, %d assessments, %.3f ms per assessment (%.1f%% of the ingest time)",
+                                scoreSeconds, assessments, 1000 * scoreSeconds / Double(max(assessments, 1)), 100 * scoreSeconds / ingestSeconds))
+        }
+        lines.append(String(format: "peak RSS: ingest %.0f MB%@", ingestRSSMB, scoreRSSMB.map { String(format: ", scoring %.0f MB", $0) } ?? ""))
+        return lines.joined(separator: "\n")
+    }
+
+    var json: JSONValue {
+        var object = JSONObject()
+        object["n"] = JSONValue(n)
+        object["megabytes"] = JSONValue((megabytes * 10).rounded() / 10)
+        object["ingest_traces_per_s"] = JSONValue(ingestRate.rounded())
+        object["kafka_limit_per_s"] = JSONValue(kafkaRate.rounded())
+        object["copy_limit_per_s"] = JSONValue(copyRate.rounded())
+        object["ratio_vs_limit"] = JSONValue((ratio * 1000).rounded() / 1000)
+        object["ingest_seconds"] = JSONValue((ingestSeconds * 1000).rounded() / 1000)
+        object["score_seconds"] = scoreSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
+        object["assessments"] = JSONValue(assessments)
+        object["per_assessment_ms"] = scoreSeconds.map { JSONValue((1_000_000 * $0 / Double(max(assessments, 1))).rounded() / 1000) } ?? .null
+        object["peak_rss_mb"] = JSONValue(peakRSS.rounded())
+        return .object(object)
+    }
+}

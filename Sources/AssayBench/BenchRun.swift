@@ -1,0 +1,258 @@
+import AssayCore
+import AssayStore
+import Foundation
+import Kafka
+import LocalPostgres
+import Logging
+import Postgres
+import Synchronization
+
+/// One repetition: a fresh mock cluster and fresh databases, the four measurements.
+struct BenchRun {
+    let repetition: Int
+    let data: BenchData
+    let partitions: Int
+    let cluster: LocalPostgresCluster
+    let assayPath: String
+    let scoring: Bool
+    let logger: Logger
+
+    func run() async throws -> RunResult {
+        let mock = try MockCluster(brokers: 1, logger: logger)
+        defer { mock.shutdown() }
+        try mock.createTopic("traces", partitions: partitions)
+        try mock.createTopic("assessments", partitions: partitions)
+        try await publish(to: mock)
+
+        let kafkaSeconds = try await readEverything(from: mock)
+        let copySeconds = try copyLimit()
+        let databaseName = "bench_assay_\(repetition)_\(UInt32.random(in: 0...UInt32.max))"
+        let url = try cluster.createDatabase(name: databaseName)
+        defer { try? cluster.dropDatabase(name: databaseName) }
+        try await AssayDatabase.migrate(url: url, schema: .default, logger: logger)
+        let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: url, schema: .default), size: 1, name: "bench", logger: logger)
+        defer { pool.shutdown() }
+
+        // (c) ingest: from launch (an empty group) to every trace stored and every offset committed.
+        let group = "bench-\(repetition)"
+        let ingestStart = ContinuousClock.now
+        let ingest = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: url, group: group, extra: [])
+        let total = Int64(data.messages.count)
+        try await waitFor("ingest", pool: pool, timeout: .seconds(900), child: ingest) { connection in
+            let row = try connection.query("SELECT (SELECT count(*) FROM traces), (SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets)")[0]
+            return try row.int64(0) >= total && row.int64(1) >= total
+        }
+        try await waitForKafkaCommit(mock: mock, group: group, total: total, child: ingest)
+        let ingestSeconds = ingestStart.duration(to: .now).seconds
+        let ingestRSS = ingest.peakRSSMegabytes()
+        ingest.stop()
+
+        // (d) scoring: the closed window of all traces, from its close to the last assessment published.
+        var scoreSeconds: Double?
+        var scoreRSS: Double?
+        var assessments = 0
+        if scoring {
+            let monitor = try MonitorConfig.parse(Array(Self.monitorDocument.utf8))
+            _ = try await pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "bench", nowNanos: 0, on: $0) }
+            let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: url, group: group, extra: ["--idle-timeout-seconds", "1"])
+            try await waitFor("scoring", pool: pool, timeout: .seconds(1800), child: scorer) { connection in
+                let row = try connection.query("""
+                    SELECT (SELECT count(*) FROM windows WHERE state = 'scored'), (SELECT count(*) FROM traces WHERE scored_at IS NULL),
+                           (SELECT count(*) FROM outbox WHERE published_at IS NULL)
+                    """)[0]
+                return try row.int(0) >= 1 && row.int(1) == 0 && row.int(2) == 0
+            }
+            scoreRSS = scorer.peakRSSMegabytes()
+            scorer.stop()
+            let figures = try await pool.withConnection { connection in
+                try connection.query("""
+                    SELECT extract(epoch FROM (SELECT max(published_at) FROM outbox) - (SELECT min(closed_at) FROM windows)),
+                           (SELECT count(*) FROM assessments)
+                    """)[0]
+            }
+            scoreSeconds = try figures.double(0)
+            assessments = try figures.int(1)
+        }
+        return RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafkaSeconds, copySeconds: copySeconds,
+                         ingestSeconds: ingestSeconds, ingestRSSMB: ingestRSS, scoreSeconds: scoreSeconds,
+                         assessments: assessments, scoreRSSMB: scoreRSS)
+    }
+
+    /// 5 code scorers at 100% and 5 offline-judge scorers at 20% (the offline judge has four
+    /// predefined kinds; safety runs twice under two names).
+    static let monitorDocument = """
+        {"name": "bench", "destination": {"schema": "assay"}, "window": "1h", "allowed_lateness": "1s",
+         "judge": {"kind": "offline", "max_calls_per_window": 100000000},
+         "scorers": [
+            {"name": "no_error", "kind": "no_error"},
+            {"name": "fast_enough", "kind": "latency", "params": {"max_ms": 5000}},
+            {"name": "no_pii", "kind": "pii"},
+            {"name": "output_length", "kind": "output_length", "params": {"min_chars": 20, "max_chars": 400}},
+            {"name": "token_budget", "kind": "token_usage", "params": {"max_total_tokens": 1200}},
+            {"name": "relevance_to_query", "kind": "relevance_to_query", "sample_rate": 0.2},
+            {"name": "retrieval_groundedness", "kind": "retrieval_groundedness", "sample_rate": 0.2},
+            {"name": "retrieval_relevance", "kind": "retrieval_relevance", "sample_rate": 0.2},
+            {"name": "safety", "kind": "safety", "sample_rate": 0.2},
+            {"name": "safety_second_opinion", "kind": "safety", "sample_rate": 0.2}
+         ]}
+        """
+
+    private func publish(to mock: MockCluster) async throws {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: mock.bootstrapServers)
+        configuration.linger = .milliseconds(20)
+        let producer = try KafkaProducer(configuration: configuration, logger: logger)
+        let failures = Mutex(0)
+        for message in data.messages {
+            try await producer.enqueueWaitingForRoom(message) { if case .failure = $0 { failures.withLock { $0 += 1 } } }
+        }
+        try await producer.flush(timeout: .seconds(300))
+        await producer.close()
+        guard failures.withLock({ $0 }) == 0 else { throw BenchFailure("publishing failed") }
+    }
+
+    /// (a) A plain consumer that only counts, from subscribing to the last message.
+    private func readEverything(from mock: MockCluster) async throws -> Double {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: mock.bootstrapServers, groupID: "bench-raw-\(repetition)")
+        configuration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: configuration, listener: FromBeginning(), logger: logger)
+        let start = ContinuousClock.now
+        try await consumer.subscribe(topics: ["traces"])
+        var count = 0
+        while count < data.messages.count {
+            count += try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(500), linger: .milliseconds(5)).messages.count
+            if start.duration(to: .now) > .seconds(600) { throw BenchFailure("the raw consumer read only \(count) messages") }
+        }
+        let seconds = start.duration(to: .now).seconds
+        await consumer.close()
+        return seconds
+    }
+
+    /// (b) `psql \copy` of the rows Assay writes (traces and spans), from files, into a fresh
+    /// database with Assay's tables and indexes.
+    private func copyLimit() throws -> Double {
+        let name = "bench_copy_\(repetition)_\(UInt32.random(in: 0...UInt32.max))"
+        let url = try cluster.createDatabase(name: name)
+        defer { try? cluster.dropDatabase(name: name) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("assay-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let traces = directory.appendingPathComponent("traces.copy")
+        let spans = directory.appendingPathComponent("spans.copy")
+        try Self.write(data.traceRows, to: traces)
+        try Self.write(data.spanRows, to: spans)
+        // Migrate with the assay binary (the same tables and indexes Assay writes into).
+        try Self.runTool(assayPath, ["migrate", "--database-url", url, "--log-level", "error"])
+        let traceColumns = (TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", ")
+        let spanColumns = TraceRowEncoder.spanColumns.joined(separator: ", ")
+        let start = ContinuousClock.now
+        try Self.runTool(cluster.binDirectory + "/psql", [url, "-v", "ON_ERROR_STOP=1", "-q",
+                                                          "-c", "\\copy assay.traces (\(traceColumns)) FROM '\(traces.path)'",
+                                                          "-c", "\\copy assay.spans (\(spanColumns)) FROM '\(spans.path)'"])
+        return start.duration(to: .now).seconds
+    }
+
+    static func write(_ rows: [[String?]], to url: URL) throws {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(rows.count * 512)
+        for row in rows { CopyTextEncoder.appendRow(row, to: &buffer) }
+        try Data(buffer).write(to: url)
+    }
+
+    static func runTool(_ path: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw BenchFailure("\(path) \(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self))")
+        }
+    }
+
+    private func waitFor(_ what: String, pool: PostgresPool, timeout: Duration, child: ServeChild,
+                         _ check: @escaping @Sendable (PostgresConnection) throws -> Bool) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            if try await pool.withConnection(check) { return }
+            guard child.isRunning else { throw BenchFailure("assay serve exited during \(what): \(child.logTail)") }
+            if ContinuousClock.now > deadline { throw BenchFailure("timed out waiting for \(what): \(child.logTail)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private func waitForKafkaCommit(mock: MockCluster, group: String, total: Int64, child: ServeChild) async throws {
+        let consumer = try KafkaConsumer(configuration: .init(bootstrapServers: mock.bootstrapServers, groupID: group), listener: FromBeginning(), logger: logger)
+        defer { Task { await consumer.close() } }
+        let partitions = (0..<Int32(self.partitions)).map { TopicPartition(topic: "traces", partition: $0) }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < deadline {
+            let committed = try await consumer.committed(partitions)
+            if committed.values.reduce(Int64(0), { $0 + ($1 ?? 0) }) >= total { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchFailure("Kafka offsets were not committed: \(child.logTail)")
+    }
+}
+
+/// `assay serve` as a child process, with its peak RSS.
+final class ServeChild: @unchecked Sendable {
+    // @unchecked: `process` is only started, signalled and read through its thread-safe API.
+    let process = Process()
+    let log: URL
+
+    init(assay: String, brokers: String, databaseURL: String, group: String, extra: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: assay)
+        process.arguments = ["serve", "--brokers", brokers, "--database-url", databaseURL, "--group", group,
+                             "--http", "127.0.0.1:0", "--log-level", "warning", "--replica-name", "bench"] + extra
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("assay-bench-serve-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// VmHWM of the process, in MB.
+    func peakRSSMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = line.split(separator: " ").compactMap({ Double($0) }).first else { return 0 }
+        return kilobytes / 1024
+    }
+
+    var logTail: String {
+        String(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(2000))
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: log)
+    }
+}
+
+struct FromBeginning: ConsumerRebalanceListener {
+    func startingOffsets(for partitions: [TopicPartition]) throws -> [TopicPartition: KafkaOffset] {
+        Dictionary(uniqueKeysWithValues: partitions.map { ($0, .beginning) })
+    }
+
+    func partitionsRevoked(_ partitions: [TopicPartition]) {}
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
