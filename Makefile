@@ -5,7 +5,7 @@ SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps build release test demo bench migrations proto fuzz clean
+.PHONY: all deps build release test demo bench chaos ui-test migrations proto fuzz clean
 
 all: build
 
@@ -34,6 +34,10 @@ bench: deps
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product assay
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product assay-bench
 	$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/assay-bench $(BENCH_ARGS)
+
+# The dashboard in headless Chromium against a demo database (installs chromium when missing).
+ui-test: deps
+	SWIFT="$(SWIFT)" SWIFT_BUILD_FLAGS="$(SWIFT_BUILD_FLAGS)" scripts/ui-test.sh
 
 # Regenerate the migrations compiled into the binary from schemas/postgres/*.sql.
 migrations:

@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         // Runtime library only: the OTLP Swift code is generated once and committed (make proto).
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        // `/metrics` in the Prometheus text format, behind swift-metrics.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries, found through pkg-config.
@@ -69,12 +71,24 @@ let package = Package(
         // Scorers: text extraction from traces, deterministic code scorers (and, later, LLM judges).
         .target(name: "AssayScoring", dependencies: ["AssayCore"]),
 
+        // Metric families (all `assay_…`), the Prometheus registry behind `/metrics`, and the
+        // pure regression rule (two-proportion test against a trailing baseline).
+        .target(
+            name: "AssayMetrics",
+            dependencies: [
+                "AssayCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
         // The OpenAI-compatible HTTP judge (URLSession), with concurrency limits, per-window
         // budgets, retries and a response cache.
         .target(
             name: "AssayJudgeHTTP",
             dependencies: [
                 "AssayCore",
+                "AssayMetrics",
                 "AssayScoring",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -110,6 +124,7 @@ let package = Package(
             name: "AssayPipeline",
             dependencies: [
                 "AssayCore",
+                "AssayMetrics",
                 "AssayOTLP",
                 "AssayJudgeHTTP",
                 "AssayScoring",
@@ -140,6 +155,7 @@ let package = Package(
             name: "assay",
             dependencies: [
                 "AssayCore",
+                "AssayMetrics",
                 "AssayHTTP",
                 "AssayOTLP",
                 "AssayScoring",
@@ -209,10 +225,20 @@ let package = Package(
         .testTarget(
             name: "AssayIntegrationTests",
             dependencies: [
-                "AssayCore", "AssayStore", "AssayPipeline", "AssayTestSupport", "Kafka", "Postgres", "LocalPostgres",
+                "AssayCore", "AssayMetrics", "AssayStore", "AssayPipeline", "AssayTestSupport", "Kafka", "Postgres", "LocalPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "AssayMetricsTests",
+            dependencies: [
+                "AssayMetrics", "AssayCore", "AssayJudgeHTTP", "AssayScoring", "AssayTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -107,8 +107,17 @@ public enum MessageDecoding {
         do throws(JSONParseError) {
             json = try parser.parse(bytes)
         } catch {
-            return .failure(TraceRejection(reason: .invalidJSON, detail: "not JSON: \(error.description)"))
+            return .failure(rejection(parsing: error, maxDepth: limits.maxNestingDepth))
         }
         return MLflowTraceDecoder(attributeParser: parser).decode(json)
+    }
+
+    /// Why a payload that did not parse is refused: valid JSON nested deeper than the limit is
+    /// `limit_exceeded` (a size rule, like OTLP's), anything else `invalid_json`.
+    public static func rejection(parsing error: JSONParseError, maxDepth: Int) -> TraceRejection {
+        if error.reason == .nestingTooDeep {
+            return TraceRejection(reason: .limitExceeded, detail: "JSON nested more than \(maxDepth) levels at byte \(error.offset)")
+        }
+        return TraceRejection(reason: .invalidJSON, detail: "not JSON: \(error.description)")
     }
 }

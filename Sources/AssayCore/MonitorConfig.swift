@@ -230,6 +230,8 @@ public struct JudgeConfig: Sendable, Equatable {
     public var maxCallsPerWindow: Int
     /// Most judge tokens (input + output) per window; nil for no token budget.
     public var maxTokensPerWindow: Int?
+    /// How long one HTTP attempt may take (kind `openai`); nil for the judge's default (60 s).
+    public var requestTimeoutSeconds: Int?
 
     public init(
         kind: Kind,
@@ -238,9 +240,11 @@ public struct JudgeConfig: Sendable, Equatable {
         apiKeyEnv: String? = nil,
         maxConcurrency: Int = JudgeConfig.defaultMaxConcurrency,
         maxCallsPerWindow: Int = JudgeConfig.defaultMaxCallsPerWindow,
-        maxTokensPerWindow: Int? = nil
+        maxTokensPerWindow: Int? = nil,
+        requestTimeoutSeconds: Int? = nil
     ) {
         self.maxTokensPerWindow = maxTokensPerWindow
+        self.requestTimeoutSeconds = requestTimeoutSeconds
         self.kind = kind
         self.baseURL = baseURL
         self.model = model
@@ -258,6 +262,7 @@ public struct JudgeConfig: Sendable, Equatable {
         object["max_concurrency"] = JSONValue(maxConcurrency)
         object["max_calls_per_window"] = JSONValue(maxCallsPerWindow)
         if let maxTokensPerWindow { object["max_tokens_per_window"] = JSONValue(maxTokensPerWindow) }
+        if let requestTimeoutSeconds { object["request_timeout_seconds"] = JSONValue(requestTimeoutSeconds) }
         return .object(object)
     }
 }
@@ -443,6 +448,7 @@ private struct MonitorConfigValidator {
         let path = "judge"
         guard let object = object(value, at: path, allowed: [
             "kind", "base_url", "model", "api_key_env", "max_concurrency", "max_calls_per_window", "max_tokens_per_window",
+            "request_timeout_seconds",
         ]) else { return nil }
         var kind: JudgeConfig.Kind?
         if let text = string(object, "kind", at: path, required: true) {
@@ -490,6 +496,7 @@ private struct MonitorConfigValidator {
         let maxConcurrency = integer(object, "max_concurrency", at: path, range: 1...1024)
         let maxCalls = integer(object, "max_calls_per_window", at: path, range: 1...100_000_000)
         let maxTokens = integer(object, "max_tokens_per_window", at: path, range: 1...10_000_000_000)
+        let requestTimeout = integer(object, "request_timeout_seconds", at: path, range: 1...600)
         let baseURL = endpoint["base_url"]
         let model = endpoint["model"]
         let apiKeyEnv = endpoint["api_key_env"]
@@ -498,7 +505,8 @@ private struct MonitorConfigValidator {
             kind: kind, baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv,
             maxConcurrency: maxConcurrency ?? JudgeConfig.defaultMaxConcurrency,
             maxCallsPerWindow: maxCalls ?? JudgeConfig.defaultMaxCallsPerWindow,
-            maxTokensPerWindow: maxTokens
+            maxTokensPerWindow: maxTokens,
+            requestTimeoutSeconds: requestTimeout
         )
     }
 

@@ -9,6 +9,12 @@ struct AdminRoutes: Sendable {
     let maxBodyBytes: Int
     let readiness: AdminServer.Readiness
     let logger: Logger
+    /// The dashboard's queries (``DashboardRoutes``).
+    let dashboard: DashboardStore
+    /// Consumer lag per partition from the serving process's Kafka consumer; nil: unknown.
+    let lagProvider: AdminServer.LagProvider?
+    /// The Prometheus exposition for `GET /metrics`; nil: 404.
+    let metricsText: AdminServer.MetricsText?
 
     /// Every route and its methods (for 405 answers).
     static let routes: [String: [HTTPRequest.Method]] = [
@@ -18,6 +24,18 @@ struct AdminRoutes: Sendable {
         "/api/monitor/resume": [.post],
         "/healthz": [.get],
         "/readyz": [.get],
+        "/": [.get],
+        "/dashboard.js": [.get],
+        "/dashboard.css": [.get],
+        "/api/windows": [.get],
+        "/api/status": [.get],
+        "/metrics": [.get],
+    ]
+
+    /// Routes with a path parameter after these prefixes, and their methods (for 405 answers).
+    static let prefixRoutes: [(prefix: String, methods: [HTTPRequest.Method])] = [
+        ("/api/windows/", [.get]),
+        ("/api/traces/", [.get]),
     ]
 
     /// The most versions one history request returns.
@@ -31,6 +49,7 @@ struct AdminRoutes: Sendable {
         router.post("/api/monitor/resume") { request, _ in try await self.setPaused(false, request) }
         router.get("/healthz") { _, _ in AdminResponse.json(.object(["status": "ok"]), status: .ok) }
         router.get("/readyz") { request, _ in await self.ready(request) }
+        registerDashboard(on: router)
     }
 
     // MARK: Handlers
@@ -89,7 +108,7 @@ struct AdminRoutes: Sendable {
         return AdminResponse.json(body, status: ready ? .ok : .serviceUnavailable)
     }
 
-    private func authorize(_ access: AdminAccessPolicy.Access, _ request: Request) throws(MonitorAdminError) {
+    func authorize(_ access: AdminAccessPolicy.Access, _ request: Request) throws(MonitorAdminError) {
         switch policy.decide(access, authorization: request.headers[.authorization]) {
         case .allowed: return
         case .unauthorized(let message): throw .unauthorized(message)
@@ -187,6 +206,7 @@ struct AdminMiddleware: RouterMiddleware {
             failure = "\(error)"
         }
         response.headers[.cacheControl] = "no-store"
+        response.headers[.xContentTypeOptions] = "nosniff"
         let elapsed = ContinuousClock.now - start
         var metadata: Logger.Metadata = [
             "http.method": "\(request.method.rawValue)",
@@ -204,7 +224,12 @@ struct AdminMiddleware: RouterMiddleware {
     static func routeError(_ request: Request) -> MonitorAdminError {
         var path = request.uri.path
         while path.count > 1, path.hasSuffix("/") { path.removeLast() }
-        if let methods = AdminRoutes.routes[path] {
+        let methods = AdminRoutes.routes[path]
+            ?? AdminRoutes.prefixRoutes.first { route in
+                // One non-empty segment after the prefix, as the route's parameter matches.
+                path.hasPrefix(route.prefix) && path.count > route.prefix.count && !path.dropFirst(route.prefix.count).contains("/")
+            }?.methods
+        if let methods {
             let allowed = methods.map(\.rawValue)
             return .methodNotAllowed("\(request.method.rawValue) is not allowed on \(path) (allowed: \(allowed.joined(separator: ", ")))", allowed: allowed)
         }

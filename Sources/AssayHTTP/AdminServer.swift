@@ -5,7 +5,8 @@ import Postgres
 import ServiceLifecycle
 
 /// The admin HTTP API that `assay serve` runs next to the pipeline: the monitor document
-/// (get, replace, history, pause, resume) and health probes.
+/// (get, replace, history, pause, resume), health probes, the operator dashboard with its JSON
+/// endpoints, and `/metrics`.
 ///
 /// ```swift
 /// let server = AdminServer(
@@ -25,6 +26,14 @@ import ServiceLifecycle
 /// | `POST /api/monitor/pause`, `/resume` | mutation | 201 a new version with `paused` set; 200 and the current version (nothing written) when already in that state; 409 when no monitor exists |
 /// | `GET /healthz` | public | 200 `{"status": "ok"}` while the process serves requests |
 /// | `GET /readyz` | public | 200 `{"status": "ready", "checks": {...}}` or 503 `{"status": "not ready", ...}` from the readiness closure |
+/// | `GET /api/windows[?limit=N]` | read | 200 the newest N closed windows (default 20, at most 500) with per-scorer summaries |
+/// | `GET /api/windows/{start}[?scorer=&outcome=&limit=&offset=]` | read | 200 one window (start as RFC 3339 or epoch ns) with its sampled traces and their assessments; 404 unknown window |
+/// | `GET /api/traces/{id}[?max_spans=N]` | read | 200 one trace: span tree (inputs/outputs cut to 2 KB), assessments with rationales; 404 unknown |
+/// | `GET /api/status` | read | 200 monitor, windows, watermark, committed offsets, consumer lag (from `lagProvider`), dead letters, outbox |
+/// | `GET /metrics` | read | 200 `metricsText()` as `text/plain; version=0.0.4`; 404 when no `metricsText` is configured |
+/// | `GET /`, `/dashboard.js`, `/dashboard.css` | public | the dashboard page and its assets (no data; the page reads the `/api` routes, sending a token the operator enters when they need one) |
+///
+/// The dashboard endpoints and their bodies are in `schemas/openapi.yaml` (``DashboardJSON``).
 ///
 /// Writes honour `If-Match: 3` (also `"3"` or `W/"3"`): refused with 409 unless 3 is the
 /// current version. Access rules are ``AdminAccessPolicy``'s: mutations need
@@ -101,6 +110,14 @@ public struct AdminServer: Service, CustomStringConvertible, CustomDebugStringCo
     /// `/readyz` request; keep it quick (use timeouts).
     public typealias Readiness = @Sendable () async -> [String: String?]
 
+    /// Consumer lag per partition of the traces topic (label such as `traces/3` → messages
+    /// behind), as the serving process's Kafka consumer knows it. Shown by `GET /api/status`
+    /// and the dashboard; without it they say the lag is unknown (PostgreSQL alone cannot tell).
+    public typealias LagProvider = @Sendable () async -> [String: Int64]
+
+    /// The Prometheus text exposition served by `GET /metrics`.
+    public typealias MetricsText = @Sendable () async -> String
+
     public let configuration: Configuration
     private let routes: AdminRoutes
     private let logger: Logger
@@ -111,13 +128,21 @@ public struct AdminServer: Service, CustomStringConvertible, CustomDebugStringCo
     ///   - schema: the schema of Assay's tables (the monitor's `destination.schema`).
     ///   - readiness: the `/readyz` checks.
     ///   - onServerRunning: called once listening, with the bound port (useful with port 0).
+    ///   - tracesTopic: the topic whose partitions make the watermark on `/api/status`.
+    ///   - idleTimeout: the scoring service's idle timeout, for the watermark on `/api/status`.
+    ///   - lagProvider: consumer lag per partition for `/api/status`; nil shows it as unknown.
+    ///   - metricsText: the body of `GET /metrics` (`text/plain; version=0.0.4`); nil answers 404.
     public init(
         configuration: Configuration,
         pool: PostgresPool,
         schema: SchemaName,
         readiness: @escaping Readiness,
         logger: Logger,
-        onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+        onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
+        tracesTopic: String = "traces",
+        idleTimeout: Duration = .seconds(60),
+        lagProvider: LagProvider? = nil,
+        metricsText: MetricsText? = nil
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -127,7 +152,16 @@ public struct AdminServer: Service, CustomStringConvertible, CustomDebugStringCo
             policy: AdminAccessPolicy(adminToken: configuration.adminToken, bindHost: configuration.host),
             maxBodyBytes: max(0, configuration.maxBodyBytes),
             readiness: readiness,
-            logger: logger)
+            logger: logger,
+            dashboard: DashboardStore(schema: schema, tracesTopic: tracesTopic, idleTimeoutNanos: Self.nanoseconds(idleTimeout)),
+            lagProvider: lagProvider,
+            metricsText: metricsText)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? Int64.max : whole &+ attoseconds / 1_000_000_000
     }
 
     public var description: String { "AdminServer(\(configuration.host):\(configuration.port))" }

@@ -2,6 +2,7 @@
 // a cache so identical questions are asked once (DESIGN §4).
 
 import AssayCore
+import AssayMetrics
 import AssayScoring
 import Logging
 import Synchronization
@@ -113,12 +114,15 @@ public final class GovernedJudge: Judge {
     private let semaphore: AsyncSemaphore
     private let state: Mutex<State>
     private let logger: Logger
+    private let metrics: AssayMetrics
 
     public var sourceID: String { inner.sourceID }
 
-    public init(wrapping inner: any Judge, limits: Limits, logger: Logger) {
+    /// - Parameter metrics: where the `assay_judge_…` metrics go (the process-wide backend by default).
+    public init(wrapping inner: any Judge, limits: Limits, logger: Logger, metrics: AssayMetrics = .global) {
         self.inner = inner
         self.limits = limits
+        self.metrics = metrics
         semaphore = AsyncSemaphore(permits: limits.maxConcurrency)
         state = Mutex(State(cache: ResponseCache(maxEntries: limits.cacheEntries, maxBytes: limits.cacheBytes)))
         var logger = logger
@@ -133,11 +137,14 @@ public final class GovernedJudge: Judge {
         judgeConfig: JudgeConfig,
         environment: [String: String],
         maxTokensPerWindow: Int? = nil,
-        logger: Logger
+        logger: Logger,
+        metrics: AssayMetrics = .global
     ) throws(OpenAIJudgeConfigurationError) -> GovernedJudge {
-        let configuration = try OpenAIJudgeConfiguration(judgeConfig: judgeConfig, environment: environment)
+        let configuration = try OpenAIJudgeConfiguration(
+            judgeConfig: judgeConfig, environment: environment,
+            requestTimeout: judgeConfig.requestTimeoutSeconds.map { .seconds($0) } ?? OpenAIJudgeConfiguration.defaultRequestTimeout)
         let judge = OpenAIJudge(configuration: configuration, maxConnections: judgeConfig.maxConcurrency, logger: logger)
-        return GovernedJudge(wrapping: judge, limits: Limits(judgeConfig, maxTokensPerWindow: maxTokensPerWindow), logger: logger)
+        return GovernedJudge(wrapping: judge, limits: Limits(judgeConfig, maxTokensPerWindow: maxTokensPerWindow), logger: logger, metrics: metrics)
     }
 
     /// A snapshot of the counters.
@@ -173,6 +180,7 @@ public final class GovernedJudge: Judge {
             switch step {
             case .cached(let verdict):
                 logger.trace("judge cache hit", metadata: ["judge.scorer": "\(request.scorerKind.rawValue)"])
+                metrics.judgeCacheHit(judge: inner.sourceID, scorerKind: request.scorerKind.rawValue)
                 return .success(Self.asCached(verdict))
 
             case .lead(let shared):
@@ -184,6 +192,7 @@ public final class GovernedJudge: Judge {
                     state.inFlightCalls.removeValue(forKey: key)
                     record(result, budgetKey: context.budgetKey, in: &state)
                 }
+                countBudgetSkip(result, request: request)
                 shared.finish(result)
                 return result
 
@@ -194,6 +203,7 @@ public final class GovernedJudge: Judge {
                 switch result {
                 case .success(let verdict):
                     state.withLock { $0.statistics.cacheHits += 1 }
+                    metrics.judgeCacheHit(judge: inner.sourceID, scorerKind: request.scorerKind.rawValue)
                     return .success(Self.asCached(verdict))
                 case .failure(.budgetExhausted) where shared.budgetKey != context.budgetKey:
                     continue  // Another window's budget: ask again under ours.
@@ -202,6 +212,7 @@ public final class GovernedJudge: Judge {
                     continue  // The leader gave up, not the question: ask again.
                 case .failure:
                     state.withLock { record(result, budgetKey: context.budgetKey, in: &$0) }
+                    countBudgetSkip(result, request: request)
                     return result
                 }
             }
@@ -248,7 +259,9 @@ public final class GovernedJudge: Judge {
         if let reason {
             return budgetExhausted(reason, request: request, context: context)
         }
+        let started = ContinuousClock.now
         let result = await inner.judge(request, context: context)
+        countCall(result, request: request, duration: started.duration(to: .now))
         state.withLock { state in
             state.running -= 1
             if case .success(let verdict) = result {
@@ -286,6 +299,29 @@ public final class GovernedJudge: Judge {
             return "\(usage.tokens) of \(maxTokens) tokens used in this window"
         }
         return nil
+    }
+
+    /// The `assay_judge_…` metrics of one inner call. A cancelled call (shutdown) is a call
+    /// but not an error.
+    private func countCall(_ result: Result<JudgeVerdict, JudgeFailure>, request: JudgeRequest, duration: Duration) {
+        var failed = false
+        var input = 0
+        var output = 0
+        switch result {
+        case .success(let verdict):
+            input = verdict.inputTokens ?? 0
+            output = verdict.outputTokens ?? 0
+        case .failure(let failure):
+            failed = failure != Self.cancelled
+        }
+        metrics.judgeCall(judge: inner.sourceID, scorerKind: request.scorerKind.rawValue, duration: duration,
+                          failed: failed, inputTokens: input, outputTokens: output)
+    }
+
+    private func countBudgetSkip(_ result: Result<JudgeVerdict, JudgeFailure>, request: JudgeRequest) {
+        if case .failure(.budgetExhausted) = result {
+            metrics.judgeBudgetSkip(judge: inner.sourceID, scorerKind: request.scorerKind.rawValue)
+        }
     }
 
     /// Counts a finished request's outcome: skips and failures.

@@ -1,4 +1,5 @@
 import AssayCore
+import AssayMetrics
 import AssayOTLP
 import Kafka
 
@@ -28,6 +29,8 @@ public struct IngestConfiguration: Sendable {
     /// Fault injection for crash tests: after this many batches are durable in PostgreSQL,
     /// the process kills itself with SIGKILL before committing to Kafka. Never set in production.
     public var crashAfterDurableBatches: Int?
+    /// Where the ingest metrics go (the process-wide swift-metrics backend by default).
+    public var metrics: AssayMetrics = .global
 
     public init(brokers: String) {
         self.brokers = brokers

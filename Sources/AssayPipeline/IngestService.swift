@@ -1,4 +1,5 @@
 import AssayCore
+import AssayMetrics
 import AssayOTLP
 import AssayStore
 import Foundation
@@ -50,7 +51,7 @@ public final class IngestService: Service, Sendable {
         var logger = logger
         logger[metadataKey: "replica"] = "\(configuration.replicaName)"
         self.logger = logger
-        self.metrics = IngestMetrics(topic: configuration.tracesTopic)
+        self.metrics = IngestMetrics(topic: configuration.tracesTopic, metrics: configuration.metrics)
     }
 
     /// A snapshot of this replica's counters.
@@ -92,7 +93,9 @@ public final class IngestService: Service, Sendable {
             return true
         }
         guard due else { return }
-        let lagging = try await consumer.lag().compactMap { tp, lag -> TopicPartition? in
+        let lags = try await consumer.lag()
+        metrics.lag(lags)
+        let lagging = lags.compactMap { tp, lag -> TopicPartition? in
             (lag ?? 1) > 0 ? tp : nil  // unknown lag (nothing fetched yet) counts as behind
         }
         guard !lagging.isEmpty else { return }
@@ -117,6 +120,19 @@ public final class IngestService: Service, Sendable {
         }
     }
 
+    /// Consumer lag per assigned partition, keyed `"topic/partition"`, for `/api/status`.
+    /// Empty while the consumer is not running or the broker does not answer; partitions
+    /// with no fetch position yet are left out.
+    public func consumerLag() async -> [String: Int64] {
+        guard let consumer = activeConsumer.withLock({ $0 }) else { return [:] }
+        guard let lags = try? await consumer.lag() else { return [:] }
+        var result: [String: Int64] = [:]
+        for (tp, lag) in lags {
+            if let lag { result["\(tp.topic)/\(tp.partition)"] = lag }
+        }
+        return result
+    }
+
     // MARK: - One batch
 
     private func ingest(_ messages: [ConsumerMessage], consumer: KafkaConsumer) async throws {
@@ -138,7 +154,7 @@ public final class IngestService: Service, Sendable {
             $0.alreadyDurable += result.alreadyDurable
             $0.batchesWritten += 1
         }
-        metrics.written(result)
+        metrics.written(result, batch: batch)
         if result.deadLettersInserted > 0 {
             for letter in batch.deadLetters {
                 logger.info("dead letter", metadata: [
@@ -206,8 +222,11 @@ public final class IngestService: Service, Sendable {
         while true {
             do {
                 let toWrite = pending
-                let result = try await pool.withConnection { [store] connection in
-                    try store.write(toWrite, on: connection)
+                let result = try await pool.withConnection { [store, metrics] connection in
+                    let started = ContinuousClock.now
+                    let result = try store.write(toWrite, on: connection)
+                    metrics.batchWritten(started.duration(to: .now))
+                    return result
                 }
                 if !paused.isEmpty {
                     try await consumer.resume(paused)
@@ -356,7 +375,7 @@ public final class IngestService: Service, Sendable {
                 try store.recordRetentionGap(key, from: stored, to: low, on: connection)
             }
             statistics.withLock { $0.retentionGaps += 1 }
-            metrics.retentionGap(lost: low - stored)
+            metrics.retentionGap(lost: low - stored, recorded: recorded)
             logger.error("data lost to retention before it was read", metadata: [
                 "kafka.partition": "\(tp)", "gap.from": "\(stored)", "gap.to": "\(low)",
                 "gap.messages": "\(low - stored)", "recorded": "\(recorded)",
@@ -435,31 +454,87 @@ struct Backoff {
     }
 }
 
-/// swift-metrics instruments of the ingest path (no-ops until a backend is bootstrapped).
-struct IngestMetrics: Sendable {
+/// The ingest path's metrics (`assay_messages_consumed_total`, `assay_traces_stored_total`,
+/// `assay_dead_letters_total`, `assay_consumer_lag_messages`, …; see `MetricFamily`).
+final class IngestMetrics: Sendable {
     let topic: String
+    let metrics: AssayMetrics
+    /// Partitions with a lag series, to remove those this replica no longer holds.
+    private let lagPartitions = Mutex(Set<Int32>())
+
+    init(topic: String, metrics: AssayMetrics) {
+        self.topic = topic
+        self.metrics = metrics
+    }
 
     func consumed(_ messages: [ConsumerMessage]) {
         for (partition, list) in Dictionary(grouping: messages, by: \.topicPartition.partition) {
-            Counter(label: "assay_messages_consumed_total", dimensions: [("topic", topic), ("partition", String(partition))]).increment(by: list.count)
+            metrics.messagesConsumed(topic: topic, partition: partition, count: list.count)
         }
     }
 
-    func written(_ result: IngestWriteResult) {
-        Counter(label: "assay_traces_stored_total", dimensions: [("topic", topic)]).increment(by: result.tracesInserted)
-        if result.deadLettersInserted > 0 {
-            Counter(label: "assay_dead_letters_total", dimensions: [("topic", topic)]).increment(by: result.deadLettersInserted)
+    /// Counts a written batch per partition (trace messages) and per reason (dead letters).
+    ///
+    /// The store reports totals only, so the split comes from the batch: partitions that moved
+    /// to another replica before the write (absent from `nextOffsets`) are left out, and a
+    /// batch with messages that were already durable (a replay) counts its traces under
+    /// `assay_messages_already_durable_total` only. Dead letters beyond the batch's own (the
+    /// one-by-one path turns refused traces into dead letters) count as `store_rejected`.
+    func written(_ result: IngestWriteResult, batch: IngestBatch) {
+        let written = Set(result.nextOffsets.keys)
+        if result.alreadyDurable == 0 {
+            var perPartition: [Int32: Int] = [:]
+            for item in batch.traces where written.contains(item.source.partition) {
+                perPartition[item.source.partition.partition, default: 0] += 1
+            }
+            for source in Set(batch.fragments.map(\.source)) where written.contains(source.partition) {
+                perPartition[source.partition.partition, default: 0] += 1
+            }
+            for (partition, count) in perPartition {
+                metrics.tracesStored(topic: topic, partition: partition, count: count)
+            }
+        } else {
+            metrics.messagesAlreadyDurable(topic: topic, count: result.alreadyDurable)
         }
-        if result.alreadyDurable > 0 {
-            Counter(label: "assay_messages_already_durable_total", dimensions: [("topic", topic)]).increment(by: result.alreadyDurable)
+        var remaining = result.deadLettersInserted
+        var perReason: [String: Int] = [:]
+        for letter in batch.deadLetters where remaining > 0 && written.contains(letter.source.partition) {
+            perReason[letter.reason, default: 0] += 1
+            remaining -= 1
+        }
+        if remaining > 0 { perReason["store_rejected", default: 0] += remaining }
+        for (reason, count) in perReason {
+            metrics.deadLetters(topic: topic, reason: reason, count: count)
+        }
+    }
+
+    func batchWritten(_ duration: Duration) {
+        metrics.batchWritten(topic: topic, duration: duration)
+    }
+
+    /// Sets the lag gauges of the assigned partitions (unknown lag leaves a gauge as it was)
+    /// and removes those of partitions no longer assigned.
+    func lag(_ lags: [TopicPartition: Int64?]) {
+        var current = Set<Int32>()
+        for (tp, lag) in lags where tp.topic == topic {
+            current.insert(tp.partition)
+            if let lag { metrics.consumerLag(topic: topic, partition: tp.partition, messages: lag) }
+        }
+        let gone = lagPartitions.withLock { known in
+            defer { known = current }
+            return known.subtracting(current)
+        }
+        for partition in gone {
+            metrics.removeConsumerLag(topic: topic, partition: partition)
         }
     }
 
     func writeRetry() {
-        Counter(label: "assay_batch_write_retries_total", dimensions: [("topic", topic)]).increment()
+        metrics.batchWriteRetry(topic: topic)
     }
 
-    func retentionGap(lost: Int64) {
-        Counter(label: "assay_retention_lost_messages_total", dimensions: [("topic", topic)]).increment(by: Int(lost))
+    func retentionGap(lost: Int64, recorded: Bool) {
+        metrics.retentionLost(topic: topic, messages: lost)
+        if recorded { metrics.deadLetters(topic: topic, reason: "retention_gap", count: 1) }
     }
 }

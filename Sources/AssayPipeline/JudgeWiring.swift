@@ -1,5 +1,6 @@
 import AssayCore
 import AssayJudgeHTTP
+import AssayMetrics
 import AssayScoring
 import Foundation
 import Logging
@@ -13,23 +14,24 @@ import Logging
 public enum JudgeWiring {
     /// The judge for `config`, or nil when it configures none.
     public static func makeJudge(_ config: MonitorConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
-                                 logger: Logger) throws -> GovernedJudge? {
+                                 logger: Logger, metrics: AssayMetrics = .global) throws -> GovernedJudge? {
         guard let judge = config.judge else { return nil }
         switch judge.kind {
         case .offline:
             // Deterministic and free, so no cache; the call budget still applies, so a
             // monitor behaves the same when its judge is swapped.
             return GovernedJudge(wrapping: OfflineJudge(), limits: .init(maxConcurrency: judge.maxConcurrency, maxCallsPerWindow: judge.maxCallsPerWindow,
-                                                                         maxTokensPerWindow: judge.maxTokensPerWindow, cacheEntries: 0), logger: logger)
+                                                                         maxTokensPerWindow: judge.maxTokensPerWindow, cacheEntries: 0), logger: logger,
+                                 metrics: metrics)
         case .openai:
-            return try GovernedJudge.openAI(judgeConfig: judge, environment: environment, maxTokensPerWindow: judge.maxTokensPerWindow, logger: logger)
+            return try GovernedJudge.openAI(judgeConfig: judge, environment: environment, maxTokensPerWindow: judge.maxTokensPerWindow, logger: logger, metrics: metrics)
         }
     }
 
     /// The scorers of `config`, LLM scorers bound to its judge.
     public static func makeScorers(_ config: MonitorConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
-                                   logger: Logger) throws -> [any Scorer] {
-        let judge = try makeJudge(config, environment: environment, logger: logger)
+                                   logger: Logger, metrics: AssayMetrics = .global) throws -> [any Scorer] {
+        let judge = try makeJudge(config, environment: environment, logger: logger, metrics: metrics)
         return try ScorerFactory.makeScorers(config, judge: judge)
     }
 }

@@ -1,3 +1,4 @@
+import AssayMetrics
 import AssayStore
 import Foundation
 import Kafka
@@ -24,6 +25,10 @@ public final class OutboxPublisher: Service, Sendable {
         /// Fault injection for crash tests: SIGKILL this process after the broker
         /// acknowledged a batch but before it is marked published. Never set in production.
         public var crashAfterPublishBeforeMark = false
+        /// How often the `assay_outbox_backlog_messages` gauge is refreshed (one count query).
+        public var backlogInterval: Duration = .seconds(1)
+        /// Where the outbox metrics go (the process-wide swift-metrics backend by default).
+        public var metrics: AssayMetrics = .global
 
         public init(brokers: String) {
             self.brokers = brokers
@@ -52,7 +57,12 @@ public final class OutboxPublisher: Service, Sendable {
         producerConfiguration.rawOptions = configuration.kafkaOptions
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         var failures = 0
+        var backlogMeasured: ContinuousClock.Instant?
         while true {
+            if backlogMeasured.map({ $0.duration(to: .now) >= configuration.backlogInterval }) ?? true {
+                backlogMeasured = .now
+                await measureBacklog()
+            }
             // Drain what is pending even during shutdown, so a clean stop leaves nothing behind.
             let count: Int
             do {
@@ -70,7 +80,19 @@ public final class OutboxPublisher: Service, Sendable {
                 try? await Task.sleep(for: configuration.tick)
             }
         }
+        await measureBacklog()
         await producer.close()
+    }
+
+    /// Sets the backlog gauge; a failed count leaves it as it was.
+    private func measureBacklog() async {
+        let store = self.store
+        do {
+            let backlog = try await pool.withConnection { try store.outboxBacklog(on: $0) }
+            configuration.metrics.outboxBacklog(backlog)
+        } catch {
+            logger.debug("could not count the outbox backlog", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Publishes one batch; returns how many messages it held.
@@ -97,7 +119,7 @@ public final class OutboxPublisher: Service, Sendable {
         }
         if count > 0 {
             published.withLock { $0 += count }
-            Counter(label: "assay_outbox_published_total").increment(by: count)
+            configuration.metrics.outboxPublished(count: count)
         }
         return count
     }

@@ -1,4 +1,5 @@
 import AssayCore
+import AssayMetrics
 import AssayScoring
 import AssayStore
 import Foundation
@@ -36,6 +37,11 @@ public struct ScoringConfiguration: Sendable {
     /// When set, a connection of its own LISTENs for monitor updates, so a new version is
     /// seen at once rather than at the next tick.
     public var listenerConfiguration: PostgresConfiguration?
+    /// When a window's pass rate counts as a regression that publishes an `alert/v1` event
+    /// (``RegressionRule``); nil turns regression alerts off.
+    public var regressionRule: RegressionRule? = RegressionRule()
+    /// Where the scoring metrics go (the process-wide swift-metrics backend by default).
+    public var metrics: AssayMetrics = .global
 
     public init(owner: String) {
         self.owner = owner
@@ -51,6 +57,8 @@ public struct ScoringStatistics: Sendable, Equatable {
     public var summariesPublished = 0
     public var lastWatermarkNanos: Int64?
     public var configVersion: Int64?
+    /// `alert/v1` regression events this replica raised.
+    public var regressionAlerts = 0
 
     public init() {}
 }
@@ -159,6 +167,7 @@ public final class ScoringService: Service, Sendable {
             return (false, "no monitor configured: storing every trace, scoring nothing")
         }
         statistics.withLock { $0.configVersion = latest.version }
+        configuration.metrics.configVersion(latest.version)
         let progress = try await pool.withConnection { try store.partitionProgress(on: $0) }
         guard let watermark = Self.watermark(progress.partitions, now: progress.nowNanos, idleTimeoutNanos: configuration.idleTimeout.nanoseconds) else {
             return (false, latest.config.paused ? "monitor '\(latest.config.name)' is paused: storing every trace, scoring nothing" : nil)
@@ -257,7 +266,7 @@ public final class ScoringService: Service, Sendable {
                 logger.critical("fault injection: crashing in the middle of a window")
                 kill(getpid(), SIGKILL)
             }
-            Self.countAssessments(chunk.assessments)
+            Self.countAssessments(chunk.assessments, metrics: configuration.metrics)
         }
         guard !Task.isShuttingDownGracefully else { return }  // the lease expires; another pass resumes
         let owner = configuration.owner
@@ -269,7 +278,10 @@ public final class ScoringService: Service, Sendable {
             $0.assessmentsProduced += produced
             $0.summariesPublished += summaries.count
         }
-        if !window.wasScored { Counter(label: "assay_windows_closed_total").increment() }
+        if !window.wasScored { configuration.metrics.windowClosed() }
+        let alerts = await RegressionAlerts.afterWindowPass(summaries, window: window, rule: configuration.regressionRule,
+                                                           metrics: configuration.metrics, pool: pool, logger: logger)
+        if alerts > 0 { statistics.withLock { $0.regressionAlerts += alerts } }
         logger.info(window.wasScored ? "late traces scored" : "window scored", metadata: [
             "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))",
             "config.version": "\(version)", "traces": "\(handled)", "assessments": "\(produced)",
@@ -301,7 +313,7 @@ public final class ScoringService: Service, Sendable {
 
     private func scorers(for stored: MonitorVersion) throws -> [any Scorer] {
         if let cached = scorerCache.withLock({ $0[stored.version] }) { return cached }
-        let made = try JudgeWiring.makeScorers(stored.config, logger: logger)
+        let made = try JudgeWiring.makeScorers(stored.config, logger: logger, metrics: configuration.metrics)
         scorerCache.withLock { $0[stored.version] = made }
         return made
     }
@@ -368,9 +380,9 @@ public final class ScoringService: Service, Sendable {
         }
     }
 
-    static func countAssessments(_ items: [NewAssessment]) {
+    static func countAssessments(_ items: [NewAssessment], metrics: AssayMetrics) {
         for item in items {
-            Counter(label: "assay_assessments_total", dimensions: [("scorer", item.scorerName), ("outcome", item.outcome.rawValue)]).increment()
+            metrics.assessment(scorer: item.scorerName, outcome: item.outcome.rawValue)
         }
     }
 }

@@ -36,10 +36,10 @@ public enum TraceMessageDecoder {
         }
         let parser = JSONParser(maxDepth: limits.maxNestingDepth, loneSurrogates: .replace)
         let document: JSONValue
-        do {
+        do throws(JSONParseError) {
             document = try parser.parse(payload)
         } catch {
-            return .rejected(TraceRejection(reason: .invalidJSON, detail: "not JSON: \(error.description)"))
+            return .rejected(MessageDecoding.rejection(parsing: error, maxDepth: limits.maxNestingDepth))
         }
         if OTLPDecoder.isOTLPJSON(document) {
             return otlp(OTLPDecoder.decode(json: document, limits: otlpLimits))

@@ -16,6 +16,9 @@ struct Assay: AsyncParsableCommand {
             BackfillCommand.self,
             MonitorCommand.self,
             DemoCommand.self,
+            WindowsCommand.self,
+            TraceCommand.self,
+            DashboardCommand.self,
         ]
     )
 }

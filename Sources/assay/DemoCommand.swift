@@ -1,5 +1,7 @@
 import ArgumentParser
 import AssayCore
+import AssayHTTP
+import AssayMetrics
 import AssayPipeline
 import AssayScoring
 import AssayStore
@@ -56,9 +58,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("judge-api-key-env"), help: "NAME of the environment variable holding the judge's API key.")
     var judgeAPIKeyEnv = "OPENAI_API_KEY"
 
+    @Option(name: .customLong("http"), help: ArgumentHelp("Serve the dashboard, its API and /metrics here and keep serving after the demo finishes, until Ctrl-C. Without it they are served on a free loopback port while the demo runs.", valueName: "addr:port"))
+    var http: String?
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
+        if let http {
+            do { _ = try AdminServer.Configuration.address(parsing: http) } catch { throw ValidationError("--http: \(error)") }
+        }
         guard (1...200_000).contains(traces) else { throw ValidationError("--traces must be between 1 and 200000.") }
         guard (1...64).contains(partitions) else { throw ValidationError("--partitions must be between 1 and 64.") }
         guard (1...8).contains(replicas) else { throw ValidationError("--replicas must be between 1 and 8.") }
@@ -68,6 +76,7 @@ struct DemoCommand: AsyncParsableCommand {
         var log = self.log
         if log.levelFlag == nil && environment("ASSAY_LOG_LEVEL") == nil { log.levelFlag = "warning" }
         let logger = log.bootstrap(label: "assay.demo")
+        AssayMetrics.bootstrap()
         let schema = try SchemaName("assay_demo")
         var loaded = try MonitorFile.load(monitorFile) ?? MonitorConfig.demoDefault
         loaded.destinationSchema = schema.rawValue
@@ -141,7 +150,10 @@ struct DemoCommand: AsyncParsableCommand {
             var configurations = replicaSet.flatMap { replica -> [ServiceGroupConfiguration.ServiceConfiguration] in
                 [.init(service: replica.ingest), .init(service: replica.scoring), .init(service: replica.outbox)]
             }
-            configurations.append(.init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+            // With --http the dashboard outlives the run: the group ends on Ctrl-C.
+            configurations.append(.init(service: driver, successTerminationBehavior: http == nil ? .gracefullyShutdownGroup : .ignore,
+                                        failureTerminationBehavior: .gracefullyShutdownGroup))
+            configurations.append(.init(service: try dashboard(pool: pool, schema: schema, replicas: replicaSet, output: output, logger: logger)))
             let group = ServiceGroup(configuration: .init(services: configurations, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
                 try await group.run()
@@ -161,6 +173,43 @@ struct DemoCommand: AsyncParsableCommand {
             output.say("demo did not finish: \(outcome)")
             throw ExitCode(1)
         }
+        if http == nil {
+            output.say("The dashboard stopped with the demo; `assay demo --http 127.0.0.1:8080` keeps it up until Ctrl-C.")
+        }
+    }
+
+    /// The dashboard, its JSON API and `/metrics` over the demo's schema; consumer lag is the
+    /// largest any replica reports per partition.
+    private func dashboard(pool: PostgresPool, schema: SchemaName, replicas: [DemoReplica], output: DemoOutput, logger: Logger) throws -> AdminServer {
+        let (host, port) = try AdminServer.Configuration.address(parsing: http ?? "127.0.0.1:0")
+        let keepServing = http != nil
+        return AdminServer(
+            configuration: .init(host: host, port: port, adminToken: environment("ASSAY_ADMIN_TOKEN")),
+            pool: pool, schema: schema,
+            readiness: { [pool] in
+                do {
+                    _ = try await pool.withConnection { try $0.query("SELECT 1") }
+                    return ["postgres": nil]
+                } catch {
+                    return ["postgres": "\(error)"]
+                }
+            },
+            logger: logger,
+            onServerRunning: { port in
+                let shown = host.contains(":") ? "[\(host)]" : host
+                output.say("  Dashboard:  http://\(shown):\(port)/  (metrics at /metrics\(keepServing ? "; Ctrl-C stops" : "; served while the demo runs"))")
+            },
+            idleTimeout: .seconds(2),
+            lagProvider: {
+                var merged: [String: Int64] = [:]
+                for replica in replicas {
+                    for (partition, lag) in await replica.ingest.consumerLag() {
+                        merged[partition] = max(merged[partition] ?? 0, lag)
+                    }
+                }
+                return merged
+            },
+            metricsText: AssayMetrics.prometheusText)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AssayCore
+import AssayMetrics
 import AssayHTTP
 import AssayOTLP
 import AssayPipeline
@@ -57,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("kafka-option"), help: ArgumentHelp("Raw librdkafka consumer property, repeatable.", valueName: "key=value"))
     var kafkaOptions: [String] = []
 
+    @Option(name: .customLong("shutdown-deadline-seconds"), help: "On SIGTERM/SIGINT: finish the batch in hand, commit, drain the outbox and leave the group within this long; then cancel what is left.")
+    var shutdownDeadlineSeconds = 30
+
     @Option(name: .customLong("http"), help: ArgumentHelp("Address of the admin API (monitor, health). Env: ASSAY_HTTP.", valueName: "addr:port"))
     var http: String?
 
@@ -93,6 +97,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let http = http ?? environment("ASSAY_HTTP") {
             do { _ = try AdminServer.Configuration.address(parsing: http) } catch { throw ValidationError("--http: \(error)") }
         }
+        guard (1...3600).contains(shutdownDeadlineSeconds) else { throw ValidationError("--shutdown-deadline-seconds must be between 1 and 3600.") }
         guard maxSpansPerMessage >= 1, maxAttributeBytes >= 64, (4...512).contains(maxNestingDepth) else {
             throw ValidationError("--max-spans-per-message must be at least 1, --max-attribute-bytes at least 64, --max-nesting-depth between 4 and 512.")
         }
@@ -137,6 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "assay.serve")
+        AssayMetrics.bootstrap()
         let monitor = try MonitorFile.load(monitorFile ?? environment("ASSAY_MONITOR_FILE"))
         let schema = try MonitorFile.schema(option: database.schemaFlag ?? environment("ASSAY_SCHEMA"), monitor: monitor)
         let configuration = try ingestConfiguration
@@ -180,11 +186,18 @@ struct ServeCommand: AsyncParsableCommand {
                 return ["postgres": postgres, "kafka": await ingest.checkKafka()]
             },
             logger: logger,
-            onServerRunning: { [logger] port in logger.info("admin API listening", metadata: ["http.host": "\(host)", "http.port": "\(port)"]) })
-        let group = ServiceGroup(configuration: .init(
+            onServerRunning: { [logger] port in logger.info("admin API listening", metadata: ["http.host": "\(host)", "http.port": "\(port)"]) },
+            tracesTopic: configuration.tracesTopic,
+            idleTimeout: .seconds(idleTimeoutSeconds),
+            lagProvider: { await ingest.consumerLag() },
+            metricsText: AssayMetrics.prometheusText)
+        var groupConfiguration = ServiceGroupConfiguration(
             services: [.init(service: ingest), .init(service: scoring), .init(service: outbox), .init(service: admin)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(shutdownDeadlineSeconds)
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch {

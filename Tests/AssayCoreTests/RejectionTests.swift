@@ -92,8 +92,17 @@ struct RejectionTests {
 
         #expect(try rejection(utf8("   ")).reason == .invalidJSON)
         #expect(try rejection(utf8(#"{"info": {}} trailing"#)).reason == .invalidJSON)
+    }
+
+    @Test("valid JSON nested deeper than the limit is limit_exceeded, not invalid_json")
+    func nestingTooDeep() throws {
         let deep = [UInt8](repeating: UInt8(ascii: "["), count: 600) + [UInt8](repeating: UInt8(ascii: "]"), count: 600)
-        #expect(try rejection(deep).detail == "not JSON: nesting too deep at byte 512")
+        let rejected = try rejection(deep)
+        #expect(rejected.reason == .limitExceeded)
+        #expect(rejected.detail == "JSON nested more than 512 levels at byte 512")
+        // Within the limit it parses, and is refused only for its shape.
+        let shallow = [UInt8](repeating: UInt8(ascii: "["), count: 10) + [UInt8](repeating: UInt8(ascii: "]"), count: 10)
+        #expect(try rejection(shallow).reason != .limitExceeded)
     }
 
     @Test func unsupportedFormat() throws {
