@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         // `/metrics` in the Prometheus text format, behind swift-metrics.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Test-only: DeployTests parse the compose and Kubernetes YAML with a real parser.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // C libraries, found through pkg-config.
@@ -238,6 +240,14 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // deploy/, docs/ and the CLI kept in step: manifests may only use flags `assay serve` has.
+        .testTarget(
+            name: "DeployTests",
+            dependencies: [
+                "AssayCore", "AssayTestSupport", "LocalPostgres",
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ],
