@@ -268,8 +268,17 @@ public final class ScoringService: Service, Sendable {
             }
             Self.countAssessments(chunk.assessments, metrics: configuration.metrics)
         }
-        guard !Task.isShuttingDownGracefully else { return }  // the lease expires; another pass resumes
         let owner = configuration.owner
+        guard !Task.isShuttingDownGracefully else {
+            // Hand the window back so another replica resumes it now, not when the lease expires.
+            do {
+                try await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+                logger.info("window handed back on shutdown", metadata: ["window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))"])
+            } catch {
+                logger.info("could not hand the window back; its lease expires instead", metadata: ["error": "\(error)"])
+            }
+            return
+        }
         let lease = configuration.leaseSeconds
         let summaries = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, on: $0) }
         statistics.withLock {

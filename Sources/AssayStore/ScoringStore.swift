@@ -149,8 +149,11 @@ public struct ScoringStore: Sendable {
         return (partitions, now)
     }
 
-    /// Starts of windows (of `widthNanos`) that hold traces not yet handled, with request
-    /// times from `fromNanos`, in windows ending at or before `closedBeforeNanos`; oldest first.
+    /// Starts of windows (of `widthNanos`) with work left, with request times from
+    /// `fromNanos`, in windows ending at or before `closedBeforeNanos`; oldest first. Work is
+    /// traces not yet handled, a window closed but never finished (its last chunk committed,
+    /// then the replica stopped before publishing the summaries), or summaries changed since
+    /// they were published (a late pass stopped at the same point).
     public func windowsNeedingWork(widthNanos: Int64, from fromNanos: Int64 = Int64.min, endingBy closedBeforeNanos: Int64, limit: Int = 100,
                                    on connection: PostgresConnection) throws -> [Int64] {
         // window_start = floor(t / W) * W; a window ends by the bound iff it starts before floor(bound / W) * W.
@@ -158,9 +161,18 @@ public struct ScoringStore: Sendable {
         guard bound > fromNanos else { return [] }
         let rows = try connection.query(
             """
-            SELECT DISTINCT (request_time_ns - (((request_time_ns % $1) + $1) % $1)) AS window_start
-            FROM traces
-            WHERE scored_at IS NULL AND request_time_ns >= $2 AND request_time_ns < $3
+            SELECT window_start FROM (
+                SELECT (request_time_ns - (((request_time_ns % $1) + $1) % $1)) AS window_start
+                FROM traces
+                WHERE scored_at IS NULL AND request_time_ns >= $2 AND request_time_ns < $3
+                UNION
+                SELECT window_start_ns FROM windows
+                WHERE state = 'closed' AND window_end_ns - window_start_ns = $1 AND window_start_ns >= $2 AND window_start_ns < $3
+                UNION
+                SELECT w.window_start_ns FROM windows w
+                WHERE w.window_end_ns - w.window_start_ns = $1 AND w.window_start_ns >= $2 AND w.window_start_ns < $3
+                  AND EXISTS (SELECT 1 FROM window_summaries s WHERE s.window_start_ns = w.window_start_ns AND s.needs_publish)
+            ) pending
             ORDER BY 1 LIMIT $4
             """,
             [.text(String(widthNanos)), .text(String(fromNanos)), .text(String(bound)), .text(String(limit))])
@@ -264,6 +276,15 @@ public struct ScoringStore: Sendable {
                 try addDelta(delta, scorer: scorer, window: window, on: connection)
             }
         }
+    }
+
+    /// Hands a window back (on graceful shutdown, mid-window): its lease ends now, so another
+    /// replica resumes it at once instead of after the lease expires. A lease another replica
+    /// took meanwhile is left alone.
+    public func releaseLease(_ window: ClaimedWindow, owner: String, on connection: PostgresConnection) throws {
+        _ = try connection.execute(
+            "UPDATE windows SET lease_owner = NULL, lease_until = NULL WHERE window_start_ns = $1 AND lease_owner = $2",
+            [.text(String(window.startNanos)), .text(owner)])
     }
 
     private func renewLease(_ window: ClaimedWindow, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws {

@@ -322,8 +322,13 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Messages behind the log end per assigned partition, from librdkafka's cached high
-    /// watermarks (updated with every fetch, no broker round trip). A partition with no cached
-    /// watermark or position yet is reported with nil.
+    /// watermarks (updated with every fetch, no broker round trip). Before the first message
+    /// since assignment, the position is the offset the partition was assigned at (an exact
+    /// offset, or the log start for `.beginning`); a partition with no cached watermark, or
+    /// assigned at Kafka's committed offset and not read from yet, is reported with nil.
+    ///
+    /// Without that fallback a partition reassigned after its last message (nothing left to
+    /// read, so no position) would look behind forever.
     public func lag() async throws -> [TopicPartition: Int64?] {
         try await thread.run { [self] () throws -> [TopicPartition: Int64?] in
             let assigned = Array(context.assignment)
@@ -336,11 +341,22 @@ public final class KafkaConsumer: @unchecked Sendable {
                 var low: Int64 = 0
                 var high: Int64 = 0
                 let watermarkErr = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
-                if watermarkErr != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 || position < 0 {
+                guard watermarkErr == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else {
                     result[tp] = .some(nil)
-                } else {
-                    result[tp] = max(0, high - position)
+                    continue
                 }
+                let current: Int64?
+                if position >= 0 {
+                    current = position
+                } else {
+                    switch context.startOffsets[tp] {
+                    case .exact(let offset): current = offset
+                    case .beginning: current = low >= 0 ? low : nil
+                    case .end: current = high
+                    case .committed, nil: current = nil
+                    }
+                }
+                result[tp] = current.map { max(0, high - $0) }
             }
             return result
         }

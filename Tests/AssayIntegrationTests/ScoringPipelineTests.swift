@@ -268,6 +268,47 @@ struct ScoringPipelineTests {
         }
     }
 
+    @Test("a window whose last chunk committed but whose summaries were never published is finished by the next replica")
+    func windowStoppedBeforeFinishing() async throws {
+        try await Environment.with(partitions: 2) { env in
+            try env.cluster.createTopic("assessments", partitions: 2)
+            let monitor = try scoringTestMonitor()
+            _ = try await env.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "test", nowNanos: 0, on: $0) }
+            let width = monitor.window.widthNanos
+            let start = (1_770_000_000_000_000_000 / width) * width
+            let first = FullReplicas(["r1"], env: env)
+            try await env.publish(windowedMessages(perWindow: 200, windows: 1, start: start, width: width, seed: 41))
+            try await env.waitUntilScored(traces: 200)
+            try await first.stop()
+            let assessments = try await env.count("assessments")
+
+            // As if r1 stopped right after its last chunk: every trace handled, the window
+            // still closed and its summaries not published, r1's lease expired.
+            try await env.pool.withConnection { connection in
+                _ = try connection.execute("UPDATE windows SET state = 'closed', scored_at = NULL, lease_owner = 'r1', lease_until = now() - interval '1 second'")
+                _ = try connection.execute("UPDATE window_summaries SET needs_publish = true")
+            }
+            let revisions = try await env.pool.withConnection { connection in
+                Dictionary(uniqueKeysWithValues: try connection.query("SELECT scorer_name, revision FROM window_summaries").map { (try $0.string(0), try $0.int(1)) })
+            }
+            #expect(revisions.count == 3)
+
+            let second = FullReplicas(["r2"], env: env)
+            _ = try await env.waitUntil("the window finished by r2", timeout: .seconds(60), query: { connection in
+                let row = try connection.query("""
+                    SELECT (SELECT count(*) FROM windows WHERE state <> 'scored'), (SELECT count(*) FROM window_summaries WHERE needs_publish)
+                    """)[0]
+                return [try row.int(0), try row.int(1)]
+            }, done: { $0 == [0, 0] })
+            try await second.stop()
+            let after = try await env.pool.withConnection { connection in
+                Dictionary(uniqueKeysWithValues: try connection.query("SELECT scorer_name, revision FROM window_summaries").map { (try $0.string(0), try $0.int(1)) })
+            }
+            #expect(after == revisions.mapValues { $0 + 1 }, "each summary published once more")
+            #expect(try await env.count("assessments") == assessments, "nothing scored twice")
+        }
+    }
+
     @Test("SIGKILL while a window is being scored, then between publishing and marking: every assessment once, no id with two values")
     func crashesDuringScoringAndPublishing() async throws {
         try await Environment.with(partitions: 4) { env in

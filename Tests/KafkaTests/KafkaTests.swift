@@ -138,6 +138,48 @@ struct KafkaWrapperTests {
         await consumer.close()
     }
 
+    @Test("lag: a partition assigned at its log end reads 0 before any message arrives, and counts what is produced after")
+    func lagWithoutConsumedMessages() async throws {
+        let cluster = try MockCluster(brokers: 1, logger: testLogger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("t", partitions: 2)
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: cluster.bootstrapServers), logger: testLogger)
+        for index in 0..<10 {
+            _ = try await producer.send(ProducerMessage(topic: "t", partition: 0, value: Array("m\(index)".utf8)))
+        }
+        let p0 = TopicPartition(topic: "t", partition: 0)
+        let p1 = TopicPartition(topic: "t", partition: 1)
+        // p0 starts after its last message (as after a rebalance with everything stored), so
+        // librdkafka has no position for it; p1 is empty and starts at the beginning.
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: "lag"),
+                                         listener: FixedOffsetsListener([p0: .exact(10), p1: .beginning]), logger: testLogger)
+        try await consumer.subscribe(topics: ["t"])
+        var lags: [TopicPartition: Int64?] = [:]
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        // Poll until both partitions have a known lag (the first fetch caches the watermarks).
+        while ContinuousClock.now < deadline {
+            let batch = try await consumer.poll(maxMessages: 100, timeout: .milliseconds(100))
+            #expect(batch.messages.isEmpty, "nothing to read: \(batch.messages.map(\.offset))")
+            lags = try await consumer.lag()
+            if lags.count == 2, lags.values.allSatisfy({ $0 != nil }) { break }
+        }
+        #expect(lags[p0] == .some(0), "\(lags)")
+        #expect(lags[p1] == .some(0), "\(lags)")
+
+        // Three more on p0: read from the assigned offset, then caught up again.
+        for index in 10..<13 {
+            _ = try await producer.send(ProducerMessage(topic: "t", partition: 0, value: Array("m\(index)".utf8)))
+        }
+        await producer.close()
+        var read: [Int64] = []
+        while ContinuousClock.now < deadline && read.count < 3 {
+            read += try await consumer.poll(maxMessages: 100, timeout: .milliseconds(100)).messages.map(\.offset)
+        }
+        #expect(read == [10, 11, 12])
+        #expect(try await consumer.lag()[p0] == .some(0))
+        await consumer.close()
+    }
+
     @Test("an offset beyond the log end is reported as offsetReset, and seek recovers")
     func offsetOutOfRange() async throws {
         let cluster = try MockCluster(brokers: 1, logger: testLogger)
