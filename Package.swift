@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "assay", targets: ["assay"]),
         .executable(name: "assay-bench", targets: ["assay-bench"]),
+        .executable(name: "assay-chaos", targets: ["assay-chaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -183,6 +184,17 @@ let package = Package(
             path: "Sources/AssayBench"
         ),
 
+        // `make chaos`: replicas, a broker process and PostgreSQL under injected faults.
+        .executableTarget(
+            name: "assay-chaos",
+            dependencies: [
+                "AssayCore", "AssayStore", "AssayTestSupport", "DedicatedThreads", "Kafka", "LocalPostgres", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/AssayChaos"
+        ),
+
         .testTarget(
             name: "AssayCoreTests",
             dependencies: ["AssayCore", "AssayTestSupport"],
@@ -227,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "AssayIntegrationTests",
             dependencies: [
-                "AssayCore", "AssayMetrics", "AssayStore", "AssayPipeline", "AssayTestSupport", "Kafka", "Postgres", "LocalPostgres",
+                "AssayCore", "AssayMetrics", "AssayOTLP", "AssayStore", "AssayPipeline", "AssayTestSupport", "Kafka", "Postgres", "LocalPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")]

@@ -310,7 +310,10 @@ public struct IngestStore: Sendable {
                 occurrences.append(1)
             }
         }
+        // Empty first: one transaction may stage twice (a batch's MLflow traces, then the OTLP
+        // traces it completes), and rows left from the first merge would count as repeats.
         try connection.executeScript(Self.createStageTables)
+        try connection.executeScript("DELETE FROM stage_traces; DELETE FROM stage_spans")
         _ = try connection.copyFrom("COPY stage_traces FROM STDIN") { writer in
             for (index, item) in unique.enumerated() {
                 try writer.writeRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: occurrences[index]))

@@ -1,4 +1,5 @@
 import AssayCore
+import AssayOTLP
 import AssayStore
 import Foundation
 import LocalPostgres
@@ -56,6 +57,29 @@ struct StoreTests {
             let old = try await env.pool.withConnection { try store.write(Self.batch(Array(traces[0..<10]), firstOffset: 0), on: $0) }
             #expect(old.nextOffsets[PartitionKey(topic: "traces", partition: 0)] == 200)
             #expect(try await env.count("traces") == 200)
+        }
+    }
+
+    @Test("a batch with MLflow traces and an OTLP trace completing counts each MLflow trace once")
+    func mixedBatchCountsOnce() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let store = IngestStore(groupID: "g")
+            var batch = Self.batch(try Self.traces(5, seed: 4), firstOffset: 0)
+            // Message 1 of the OTLP samples holds a whole trace: it completes in this batch.
+            let line = String(decoding: try repositoryFile("Tests/AssayOTLPTests/Fixtures/otlp-traces.jsonl"), as: UTF8.self).split(separator: "\n")[0]
+            let fragments = try OTLPDecoder.decode(payload: Array(line.utf8), contentType: "application/json").get()
+            let source = SourcePosition(partition: PartitionKey(topic: "traces", partition: 0), offset: 5)
+            batch.cover(source)
+            batch.fragments = fragments.map { (fragment: $0, source: source) }
+            let mixed = batch
+            let result = try await env.pool.withConnection { try store.write(mixed, on: $0) }
+            #expect(result.tracesInserted == 5 + fragments.count)
+            #expect(result.traceRepeats == 0)
+            let deliveries = try await env.pool.withConnection { connection in
+                try connection.query("SELECT format, deliveries FROM traces ORDER BY 1").map { "\(try $0.string(0))=\(try $0.int(1))" }
+            }
+            #expect(deliveries.filter { $0.hasPrefix("mlflow") } == Array(repeating: "mlflow3=1", count: 5), "\(deliveries)")
+            #expect(deliveries.filter { $0.hasPrefix("otlp") }.count == fragments.count)
         }
     }
 
