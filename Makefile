@@ -35,6 +35,14 @@ bench: deps
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --product assay-bench
 	$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/assay-bench $(BENCH_ARGS)
 
+# Three assay serve replicas, a broker process and PostgreSQL under every fault kind, then
+# exactly-once checks; CHAOS_ARGS="--seed 2 --traces 8000 --seconds 120" etc. The short form
+# (--short) also runs in make test.
+chaos: deps
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product assay
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product assay-chaos
+	$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/assay-chaos $(CHAOS_ARGS)
+
 # The dashboard in headless Chromium against a demo database (installs chromium when missing).
 ui-test: deps
 	SWIFT="$(SWIFT)" SWIFT_BUILD_FLAGS="$(SWIFT_BUILD_FLAGS)" scripts/ui-test.sh

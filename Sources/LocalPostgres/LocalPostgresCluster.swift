@@ -145,6 +145,15 @@ public final class LocalPostgresCluster: Sendable {
         logger.info("stopped local PostgreSQL", metadata: ["postgres.port": "\(port)"])
     }
 
+    /// Restarts the server (`pg_ctl restart -m fast`, same port and settings): every client
+    /// connection is cut, as in a production database failover. For fault-injection runs.
+    public func restart() throws {
+        try Self.runTool(
+            binDirectory + "/pg_ctl", ["-D", dataDirectory, "-l", rootDirectory + "/server.log", "-m", "fast", "-w", "-t", "60", "restart"],
+            asPostgres: runAsPostgres, in: rootDirectory, what: "pg_ctl restart")
+        logger.info("restarted local PostgreSQL", metadata: ["postgres.port": "\(port)"])
+    }
+
     /// Creates database `name` (quoted as an identifier) and returns its URL.
     public func createDatabase(name: String) throws -> String {
         try DatabaseAdmin.createDatabase(name: name, adminURL: url, psql: binDirectory + "/psql")

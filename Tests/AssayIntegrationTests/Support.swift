@@ -184,12 +184,17 @@ final class RunningReplicas: Sendable {
 
 /// Locates the `assay` executable built next to the test bundle.
 func assayExecutable() throws -> URL {
+    try builtExecutable("assay")
+}
+
+/// An executable product of this package, built next to the test bundle.
+func builtExecutable(_ name: String) throws -> URL {
     let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for candidate in [directory, directory.deletingLastPathComponent()] {
-        let url = candidate.appendingPathComponent("assay")
+        let url = candidate.appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: url.path) { return url }
     }
-    throw TestFailure("the assay executable was not found next to \(CommandLine.arguments[0]); run `swift build` (make test does) before the tests")
+    throw TestFailure("the \(name) executable was not found next to \(CommandLine.arguments[0]); run `swift build` (make test does) before the tests")
 }
 
 /// An `assay serve` child process.

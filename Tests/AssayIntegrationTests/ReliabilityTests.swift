@@ -1,0 +1,61 @@
+import AssayCore
+import Foundation
+import Kafka
+import Testing
+
+@Suite("Reliability", .serialized)
+struct ReliabilityTests {
+    /// Every kind of hostile message, each sent to every partition at once.
+    static func poisonKinds() throws -> [(reason: String, value: [UInt8]?, contentType: String?)] {
+        var random = SplitMix64(seed: 3)
+        let garbage = (0..<(2 * 1024 * 1024)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        var nested = #"{"stringValue":"deep"}"#
+        for _ in 0..<200 { nested = #"{"arrayValue":{"values":[\#(nested)]}}"# }
+        let deepOTLP = #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8aa5a2d2c872e8321cf37308d69df2","spanId":"051581bf3cb55c13","name":"x","startTimeUnixNano":"1770000000000000000","endTimeUnixNano":"1770000000100000000","attributes":[{"key":"k","value":\#(nested)}]}]}]}]}"#
+        let zeroID = #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"00000000000000000000000000000000","spanId":"051581bf3cb55c13","name":"x","startTimeUnixNano":"1770000000000000000"}]}]}]}"#
+        return [
+            ("invalid_json", try fixture("invalid-json.json"), nil),
+            ("invalid_shape", try fixture("wrong-shape-mlflow.json"), nil),
+            ("empty_payload", [], nil),
+            ("tombstone", nil, nil),
+            ("too_large", garbage, nil),
+            ("invalid_protobuf", [0x0A, 0xFF, 0xFF, 0xFF, 0x0F, 0x01], "application/x-protobuf"),
+            ("limit_exceeded", Array(deepOTLP.utf8), "application/json"),
+            ("invalid_shape", Array(zeroID.utf8), nil),
+            ("unsupported_format", Array("[1,2,3]".utf8), nil),
+            ("event_time_out_of_range", try fixture("mlflow-future-request-time.json"), nil),
+        ]
+    }
+
+    @Test("each poison kind on every partition at once: all dead letters, the replica never crashes, good traces behind them are stored")
+    func poisonEverywhere() async throws {
+        try await Environment.with(partitions: 4) { env in
+            let kinds = try Self.poisonKinds()
+            var messages: [ProducerMessage] = []
+            for partition in 0..<Int32(4) {
+                for kind in kinds {
+                    messages.append(ProducerMessage(topic: "traces", partition: partition, value: kind.value,
+                                                    headers: kind.contentType.map { [(name: "content-type", value: Array($0.utf8))] } ?? []))
+                }
+            }
+            let (good, ids) = syntheticMessages(count: 200, seed: 23)
+            try await env.publish(messages + good, maxMessageBytes: 4 * 1024 * 1024)
+            let replica = try ServeProcess(environment: env, replica: "hostile")
+            let expectedLetters = kinds.count * 4
+            _ = try await env.waitUntil("everything durable", query: { connection in
+                try connection.query("SELECT (SELECT count(*) FROM dead_letters), (SELECT count(*) FROM traces)")[0]
+                    .int(0) + 10_000 * connection.query("SELECT count(*) FROM traces")[0].int(0)
+            }, done: { $0 == expectedLetters + 10_000 * 200 })
+            #expect(replica.process.isRunning, "the replica is still up: \(replica.log.suffix(1500))")
+            replica.terminate()
+            #expect(replica.process.terminationStatus == 0, "clean exit on SIGTERM")
+            let reasons = try await env.pool.withConnection { connection in
+                try connection.query("SELECT reason, count(*) FROM dead_letters GROUP BY 1").map { (try $0.string(0), try $0.int(1)) }
+            }
+            var expected: [String: Int] = [:]
+            for kind in kinds { expected[kind.reason, default: 0] += 4 }
+            #expect(Dictionary(uniqueKeysWithValues: reasons) == expected)
+            #expect(Set(try await env.storedTraceIDs().keys) == ids)
+        }
+    }
+}
