@@ -73,6 +73,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-future-skew-seconds"), help: "Traces whose request time is further ahead of this clock become dead letters (event_time_out_of_range).")
     var maxFutureSkewSeconds = 3600
 
+    @Option(name: .customLong("alert-baseline-windows"), help: "Regression alerts: the previous windows pooled into a scorer's baseline; 0 turns alerts off.")
+    var alertBaselineWindows = 6
+
+    @Option(name: .customLong("alert-min-scored"), help: "Regression alerts: the fewest scored traces in the window and in the baseline for a decision.")
+    var alertMinimumScored = 30
+
+    @Option(name: .customLong("alert-z"), help: "Regression alerts: the critical value; an alert needs z <= -this (2.33: about 1% false alarms per window and scorer).")
+    var alertZ = 2.33
+
     @Option(name: .customLong("idle-timeout-seconds"), help: "A partition with no new event time and no unread messages for this long stops holding windows open (keep it above the session timeout).")
     var idleTimeoutSeconds = 60
 
@@ -103,6 +112,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard maxFutureSkewSeconds >= 0 else { throw ValidationError("--max-future-skew-seconds must not be negative.") }
         guard idleTimeoutSeconds >= 1 else { throw ValidationError("--idle-timeout-seconds must be at least 1.") }
+        guard alertBaselineWindows >= 0, alertMinimumScored >= 1, alertZ > 0, alertZ.isFinite else {
+            throw ValidationError("--alert-baseline-windows must be at least 0, --alert-min-scored at least 1, --alert-z positive.")
+        }
         guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000.") }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024.") }
         guard poolSize >= 1 && poolSize <= 64 else { throw ValidationError("--pool-size must be between 1 and 64.") }
@@ -164,6 +176,8 @@ struct ServeCommand: AsyncParsableCommand {
         scoringConfiguration.leaseSeconds = scoringLeaseSeconds
         scoringConfiguration.crashAfterChunks = crashAfterScoringChunks
         scoringConfiguration.schema = schema
+        scoringConfiguration.regressionRule = alertBaselineWindows == 0 ? nil
+            : RegressionRule(baselineWindows: alertBaselineWindows, minimumScored: alertMinimumScored, zCritical: alertZ)
         scoringConfiguration.listenerConfiguration = try AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)-listen")
         let scoring = ScoringService(configuration: scoringConfiguration, pool: pool, logger: logger)
         var outboxConfiguration = OutboxPublisher.Configuration(brokers: kafka.brokers)

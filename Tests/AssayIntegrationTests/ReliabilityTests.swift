@@ -58,4 +58,27 @@ struct ReliabilityTests {
             #expect(Set(try await env.storedTraceIDs().keys) == ids)
         }
     }
+
+    @Test("SIGTERM: the replica exits 0 within its shutdown deadline, with Kafka's committed offsets at the stored ones and the log end")
+    func gracefulShutdownCommits() async throws {
+        try await Environment.with(partitions: 4) { env in
+            let (good, ids) = syntheticMessages(count: 600, seed: 29)
+            try await env.publish(good)
+            let replica = try ServeProcess(environment: env, replica: "leaving", extraArguments: ["--shutdown-deadline-seconds", "10"])
+            _ = try await env.waitUntil("every trace stored", query: { try $0.query("SELECT count(*) FROM traces")[0].int(0) }, done: { $0 == 600 })
+            let ends = try await env.endOffsets()
+            let stopping = ContinuousClock.now
+            replica.terminate()
+            let took = stopping.duration(to: .now)
+            #expect(replica.process.terminationStatus == 0, "clean exit: \(replica.log.suffix(1500))")
+            #expect(took < .seconds(10 + 5), "stopped within the deadline plus the cancellation grace: \(took)")
+            #expect(replica.log.contains("partitions revoked"), "left the group")
+            #expect(try await env.storedOffsets(group: "assay") == ends)
+            let committed = try await env.kafkaCommittedOffsets(group: "assay")
+            for (partition, end) in ends {
+                #expect(committed[partition] == .some(end), "Kafka's committed offset of partition \(partition)")
+            }
+            #expect(Set(try await env.storedTraceIDs().keys) == ids)
+        }
+    }
 }
