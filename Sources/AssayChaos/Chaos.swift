@@ -408,38 +408,35 @@ final class ChaosRun: Sendable {
 
     /// Copies of each keyed (MLflow) trace message on the traces topic, read from the start.
     private func countTraceCopies(broker: BrokerProcess, messages: Int) async throws -> [String: Int] {
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap, groupID: "chaos-traces-\(seed)")
-        configuration.autoOffsetReset = .earliest
-        let consumer = try KafkaConsumer(configuration: configuration, listener: Beginning(), logger: logger)
-        try await consumer.subscribe(topics: ["traces"])
         var copies: [String: Int] = [:]
-        var seen = 0
-        var quietSince = ContinuousClock.now
-        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
-        while ContinuousClock.now < deadline {
-            let batch = try await consumer.poll(maxMessages: 5000, timeout: .milliseconds(500))
-            if batch.messages.isEmpty {
-                if seen >= messages && quietSince.duration(to: .now) > .seconds(2) { break }
-                continue
-            }
-            quietSince = .now
-            seen += batch.messages.count
-            for message in batch.messages {
-                guard let key = message.key else { continue }
-                copies[String(decoding: key, as: UTF8.self), default: 0] += 1
-            }
+        try await readFromStart(topic: "traces", broker: broker, atLeast: messages) { message in
+            guard let key = message.key else { return }
+            copies[String(decoding: key, as: UTF8.self), default: 0] += 1
         }
-        await consumer.close()
         return copies
     }
 
+    /// Assessment ids on the assessments topic, and how many ids came with two different values.
     private func readTopic(broker: BrokerProcess, atLeast count: Int) async throws -> (ids: Set<String>, conflicting: Int) {
-        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap, groupID: "chaos-check-\(seed)")
-        configuration.autoOffsetReset = .earliest
-        let consumer = try KafkaConsumer(configuration: configuration, listener: Beginning(), logger: logger)
-        try await consumer.subscribe(topics: ["assessments"])
         var payloads: [String: [UInt8]] = [:]
         var conflicting = 0
+        try await readFromStart(topic: "assessments", broker: broker, atLeast: count) { message in
+            guard message.header("assay-schema") == "assessment/v1" else { return }
+            let value = message.value ?? []
+            guard let id = (try? JSONParser().parse(value))?["assessment_id"]?.stringValue else { return }
+            if let previous = payloads[id], previous != value { conflicting += 1 }
+            payloads[id] = value
+        }
+        return (Set(payloads.keys), conflicting)
+    }
+
+    /// Reads `topic` from its beginning as a fresh group, until at least `count` messages came
+    /// and the topic has been quiet for 3 s (or 120 s passed).
+    private func readFromStart(topic: String, broker: BrokerProcess, atLeast count: Int, _ each: (ConsumerMessage) -> Void) async throws {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: broker.bootstrap, groupID: "chaos-\(topic)-\(seed)")
+        configuration.autoOffsetReset = .earliest
+        let consumer = try KafkaConsumer(configuration: configuration, listener: Beginning(), logger: logger)
+        try await consumer.subscribe(topics: [topic])
         var seen = 0
         var quietSince = ContinuousClock.now
         let deadline = ContinuousClock.now.advanced(by: .seconds(120))
@@ -450,16 +447,10 @@ final class ChaosRun: Sendable {
                 continue
             }
             quietSince = .now
-            for message in batch.messages where message.header("assay-schema") == "assessment/v1" {
-                let value = message.value ?? []
-                guard let id = (try? JSONParser().parse(value))?["assessment_id"]?.stringValue else { continue }
-                if let previous = payloads[id], previous != value { conflicting += 1 }
-                payloads[id] = value
-            }
             seen += batch.messages.count
+            batch.messages.forEach(each)
         }
         await consumer.close()
-        return (Set(payloads.keys), conflicting)
     }
 }
 

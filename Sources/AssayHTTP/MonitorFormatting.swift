@@ -88,19 +88,6 @@ public enum MonitorFormatting {
 
     /// Left-aligned columns separated by two spaces; the last column is not padded.
     static func table(_ rows: [[String]], indent: String) -> [String] {
-        let columns = rows.map(\.count).max() ?? 0
-        var widths = [Int](repeating: 0, count: columns)
-        for row in rows {
-            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
-        }
-        return rows.map { row in
-            var line = indent
-            for (index, cell) in row.enumerated() {
-                let isLast = index == row.count - 1
-                line += isLast ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
-            }
-            while line.hasSuffix(" ") { line.removeLast() }
-            return line
-        }
+        ReportFormatting.table(rows, indent: indent, rightAligned: [])
     }
 }

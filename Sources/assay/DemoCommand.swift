@@ -186,14 +186,7 @@ struct DemoCommand: AsyncParsableCommand {
         return AdminServer(
             configuration: .init(host: host, port: port, adminToken: environment("ASSAY_ADMIN_TOKEN")),
             pool: pool, schema: schema,
-            readiness: { [pool] in
-                do {
-                    _ = try await pool.withConnection { try $0.query("SELECT 1") }
-                    return ["postgres": nil]
-                } catch {
-                    return ["postgres": "\(error)"]
-                }
-            },
+            readiness: { [pool] in ["postgres": await checkPostgres(pool)] },
             logger: logger,
             onServerRunning: { port in
                 let shown = host.contains(":") ? "[\(host)]" : host

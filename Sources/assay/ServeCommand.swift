@@ -189,16 +189,7 @@ struct ServeCommand: AsyncParsableCommand {
         let admin = AdminServer(
             configuration: .init(host: host, port: port, adminToken: environment("ASSAY_ADMIN_TOKEN")),
             pool: pool, schema: schema,
-            readiness: { [pool] in
-                let postgres: String?
-                do {
-                    _ = try await pool.withConnection { try $0.query("SELECT 1") }
-                    postgres = nil
-                } catch {
-                    postgres = "\(error)"
-                }
-                return ["postgres": postgres, "kafka": await ingest.checkKafka()]
-            },
+            readiness: { [pool] in ["postgres": await checkPostgres(pool), "kafka": await ingest.checkKafka()] },
             logger: logger,
             onServerRunning: { [logger] port in logger.info("admin API listening", metadata: ["http.host": "\(host)", "http.port": "\(port)"]) },
             tracesTopic: configuration.tracesTopic,
