@@ -49,6 +49,7 @@ struct BenchRun {
 
         // (d) scoring: the closed window of all traces, from its close to the last assessment published.
         var scoreSeconds: Double?
+        var scoredSeconds: Double?
         var scoreRSS: Double?
         var assessments = 0
         if scoring {
@@ -67,15 +68,17 @@ struct BenchRun {
             let figures = try await pool.withConnection { connection in
                 try connection.query("""
                     SELECT extract(epoch FROM (SELECT max(published_at) FROM outbox) - (SELECT min(closed_at) FROM windows)),
-                           (SELECT count(*) FROM assessments)
+                           (SELECT count(*) FROM assessments),
+                           extract(epoch FROM (SELECT max(scored_at) - min(closed_at) FROM windows))
                     """)[0]
             }
             scoreSeconds = try figures.double(0)
             assessments = try figures.int(1)
+            scoredSeconds = try figures.double(2)
         }
         return RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafkaSeconds, copySeconds: copySeconds,
                          ingestSeconds: ingestSeconds, ingestRSSMB: ingestRSS, scoreSeconds: scoreSeconds,
-                         assessments: assessments, scoreRSSMB: scoreRSS)
+                         scoredSeconds: scoredSeconds, assessments: assessments, scoreRSSMB: scoreRSS)
     }
 
     /// 5 code scorers at 100% and 5 offline-judge scorers at 20% (the offline judge has four

@@ -18,7 +18,7 @@ public final class OutboxPublisher: Service, Sendable {
     public struct Configuration: Sendable {
         public var brokers: String
         public var topic: String = "assessments"
-        public var batchSize = 500
+        public var batchSize = 4000
         public var tick: Duration = .milliseconds(500)
         public var deliveryTimeout: Duration = .seconds(30)
         public var kafkaOptions: [String: String] = [:]

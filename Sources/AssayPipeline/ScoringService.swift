@@ -242,10 +242,33 @@ public final class ScoringService: Service, Sendable {
         var produced = 0
         let started = ContinuousClock.now
 
+        // Chunks are scored in order (max_per_window counts carry over), and each chunk's commit
+        // runs while the next chunk is loaded and scored: PostgreSQL and the scorers overlap.
+        // Commits stay in order, one at a time, each checking the lease.
+        let owner = configuration.owner
+        let lease = configuration.leaseSeconds
+        var cursor: (rho: Double, traceID: String)?
+        var sweeping = false
+        var inFlight: Task<Void, Error>?  // on an error below, a commit in flight still completes (it is safe alone)
         while !Task.isShuttingDownGracefully {
             let limit = configuration.chunkSize
-            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, limit: limit, on: $0) }
-            if rows.isEmpty { break }
+            let after = cursor
+            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, after: after, limit: limit, on: $0) }
+            if rows.isEmpty {
+                guard cursor != nil else { break }
+                // Past the last chunk: once it is committed, look again from the start for
+                // traces stored meanwhile behind the cursor, as one pass has always taken them.
+                try await inFlight?.value
+                inFlight = nil
+                cursor = nil
+                sweeping = true
+                continue
+            }
+            if sweeping {
+                logger.debug("traces stored behind the cursor during the pass", metadata: ["count": "\(rows.count)", "window.start": "\(window.startNanos)"])
+                sweeping = false
+            }
+            if let last = rows.last { cursor = (last.rho, last.traceID) }
             let sampledIDs = rows.filter { Sampler.isSampled(rho: $0.rho, rate: maximumRate) }.map(\.traceID)
             let closedAt = window.closedAtMicros
             let loaded = try await pool.withConnection { try TraceReader.load(traceIDs: sampledIDs, windowClosedAtMicros: closedAt, on: $0) }
@@ -255,20 +278,21 @@ public final class ScoringService: Service, Sendable {
                 try await self.pool.withConnection { try store.storedOutcomes(assessmentIDs: ids, on: $0) }
             }
 
-            let owner = configuration.owner
-            let lease = configuration.leaseSeconds
-            let toCommit = chunk
-            try await pool.withConnection { try store.commitChunk(toCommit, window: window, owner: owner, leaseSeconds: lease, on: $0) }
+            try await inFlight?.value
+            inFlight = Task { [self] in
+                try await pool.withConnection { try store.commitChunk(chunk, window: window, owner: owner, leaseSeconds: lease, on: $0) }
+                let committed = chunksCommitted.withLock { $0 += 1; return $0 }
+                if let crashAfter = configuration.crashAfterChunks, committed >= crashAfter {
+                    logger.critical("fault injection: crashing in the middle of a window")
+                    kill(getpid(), SIGKILL)
+                }
+                Self.countAssessments(chunk.assessments, metrics: configuration.metrics)
+            }
             handled += rows.count
             produced += chunk.assessments.count
-            let committed = chunksCommitted.withLock { $0 += 1; return $0 }
-            if let crashAfter = configuration.crashAfterChunks, committed >= crashAfter {
-                logger.critical("fault injection: crashing in the middle of a window")
-                kill(getpid(), SIGKILL)
-            }
-            Self.countAssessments(chunk.assessments, metrics: configuration.metrics)
         }
-        let owner = configuration.owner
+        try await inFlight?.value
+        inFlight = nil
         guard !Task.isShuttingDownGracefully else {
             // Hand the window back so another replica resumes it now, not when the lease expires.
             do {
@@ -279,7 +303,6 @@ public final class ScoringService: Service, Sendable {
             }
             return
         }
-        let lease = configuration.leaseSeconds
         let summaries = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, on: $0) }
         statistics.withLock {
             if window.wasScored { $0.lateWindowPasses += 1 } else { $0.windowsScored += 1 }

@@ -213,15 +213,23 @@ public struct ScoringStore: Sendable {
     }
 
     /// The next traces of a window not yet handled, in ascending ρ.
-    public func unhandledTraces(of window: ClaimedWindow, limit: Int, on connection: PostgresConnection) throws -> [(traceID: String, rho: Double, late: Bool)] {
-        try connection.query(
+    public func unhandledTraces(of window: ClaimedWindow, after cursor: (rho: Double, traceID: String)? = nil, limit: Int,
+                                on connection: PostgresConnection) throws -> [(traceID: String, rho: Double, late: Bool)] {
+        // Ordered by (rho, trace_id); `after` continues past a chunk still being committed.
+        var parameters: [PostgresValue] = [.text(String(window.startNanos)), .text(String(window.endNanos)), .text(String(window.closedAtMicros)), .text(String(limit))]
+        var after = ""
+        if let cursor {
+            after = " AND (rho, trace_id) > ($5::double precision, $6)"
+            parameters += [.text(String(cursor.rho)), .text(cursor.traceID)]
+        }
+        return try connection.query(
             """
             SELECT trace_id, rho, (extract(epoch FROM ingested_at) * 1000000)::bigint > $3
             FROM traces
-            WHERE request_time_ns >= $1 AND request_time_ns < $2 AND scored_at IS NULL
+            WHERE request_time_ns >= $1 AND request_time_ns < $2 AND scored_at IS NULL\(after)
             ORDER BY rho, trace_id LIMIT $4
             """,
-            [.text(String(window.startNanos)), .text(String(window.endNanos)), .text(String(window.closedAtMicros)), .text(String(limit))]
+            parameters
         ).map { (try $0.string(0), try $0.double(1), try $0.bool(2)) }
     }
 
