@@ -60,7 +60,9 @@ final class DemoDriver: Service, Sendable {
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
         let lastWindowEnd = (now / width) * width - width
         let firstWindowStart = lastWindowEnd - 4 * width
-        let spacing = max(1, (4 * width) / Int64(traces))
+        // N + 1 gaps: the generator jitters each time by up to half a gap either way, and the
+        // last trace must still fall inside the fourth window, not alone in a fifth.
+        let spacing = max(1, (4 * width) / Int64(traces + 1))
         var generator = SyntheticTraceGenerator(seed: seed, startNanos: firstWindowStart, spacingNanos: spacing)
         generator.maxPaddingBytes = 4000
         var messages: [ProducerMessage] = []
