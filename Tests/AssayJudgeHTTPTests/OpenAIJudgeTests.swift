@@ -98,7 +98,6 @@ struct OpenAIJudgeTests {
     @Test("a reply slower than the timeout is retried, then fails with JUDGE_TIMEOUT")
     func slowReplyTimesOut() async throws {
         // The server would take a minute per answer; abandoning at the deadline takes ~0.5 s.
-        // The bound below is loose on purpose (2-core CI machines run many suites at once).
         let server = try LoopbackHTTPServer { _ in yesReply(delay: .seconds(60)) }
         defer { server.stop() }
         let judge = try makeJudge(server, requestTimeout: .milliseconds(250), maxAttempts: 2)
@@ -111,8 +110,10 @@ struct OpenAIJudgeTests {
         #expect(failureCode(result) == "JUDGE_TIMEOUT")
         #expect(server.requestCount == 2)
         #expect(judge.statistics.retries == 1)
-        // Each attempt is abandoned at its deadline, not when the server would have answered.
-        #expect(elapsed < .seconds(20))
+        // Each attempt is abandoned at its deadline, not when the server would have answered
+        // (60 s for the first attempt alone). The bound is that, not a speed goal: a loaded
+        // 2-core machine once took 25 s here.
+        #expect(elapsed < .seconds(60))
     }
 
     @Test("a timed-out attempt followed by a prompt answer succeeds")
