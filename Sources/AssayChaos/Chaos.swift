@@ -363,7 +363,9 @@ final class ChaosRun: Sendable {
         }
 
         // Assessments: exactly one per sampled (trace, scorer).
-        let rates = ["no_error": 1.0, "fast_enough": 0.5, "no_pii": 0.3, "relevance_to_query": 0.4, "safety": 0.2]
+        // The rates come from the monitor document the replicas run, not from a copy of it.
+        let config = try MonitorConfig.parse(Array(monitor(judgeURL: "http://127.0.0.1:1/v1").utf8))
+        let rates = Dictionary(uniqueKeysWithValues: config.scorers.map { ($0.name, $0.effectiveRate(global: config.sampleRate)) })
         var expected = Set<String>()
         for (trace, _, rho, _) in stored {
             for (scorer, rate) in rates where Sampler.isSampled(rho: rho, rate: rate) { expected.insert("\(trace)|\(scorer)") }

@@ -128,38 +128,11 @@ func withDashboardAPI<T: Sendable>(
             await pool.shutdown()
             throw error
         }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let server = AdminServer(
-            configuration: .init(host: host, port: 0, adminToken: token),
-            pool: pool, schema: .default, readiness: { ["postgres": nil] }, logger: quietLogger,
-            onServerRunning: { port in
-                continuation.yield(port)
-                continuation.finish()
-            },
-            lagProvider: lagProvider, metricsText: metricsText)
-        let serverTask = Task {
-            defer { continuation.finish() }
-            try await server.run()
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else {
-            try await serverTask.value
-            await pool.shutdown()
-            throw TestFailure("the admin server stopped before listening")
-        }
-        do {
-            let harness = APIHarness(
-                port: port, baseURL: try MonitorAdminClient.baseURL(parsing: "http://127.0.0.1:\(port)"), pool: pool, database: database)
-            let result = try await body(harness)
-            serverTask.cancel()
-            _ = try? await serverTask.value
-            await pool.shutdown()
-            return result
-        } catch {
-            serverTask.cancel()
-            _ = try? await serverTask.value
-            await pool.shutdown()
-            throw error
+        return try await serving(pool: pool, database: database, body) { onServerRunning in
+            AdminServer(
+                configuration: .init(host: host, port: 0, adminToken: token),
+                pool: pool, schema: .default, readiness: { ["postgres": nil] }, logger: quietLogger,
+                onServerRunning: onServerRunning, lagProvider: lagProvider, metricsText: metricsText)
         }
     }
 }

@@ -80,37 +80,10 @@ func withAPI<T: Sendable>(
         _ = try await AssayDatabase.migrate(url: database.url, schema: .default, logger: quietLogger)
         let pool = try PostgresPool(
             configuration: AssayDatabase.configuration(url: database.url, schema: .default), size: 2, name: "http-test", logger: quietLogger)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let server = AdminServer(
-            configuration: .init(host: host, port: 0, adminToken: token, maxBodyBytes: maxBodyBytes),
-            pool: pool, schema: .default, readiness: readiness, logger: logger,
-            onServerRunning: { port in
-                continuation.yield(port)
-                continuation.finish()
-            })
-        let serverTask = Task {
-            defer { continuation.finish() }
-            try await server.run()
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else {
-            try await serverTask.value
-            await pool.shutdown()
-            throw TestFailure("the admin server stopped before listening")
-        }
-        do {
-            let harness = APIHarness(
-                port: port, baseURL: try MonitorAdminClient.baseURL(parsing: "http://127.0.0.1:\(port)"), pool: pool, database: database)
-            let result = try await body(harness)
-            serverTask.cancel()
-            _ = try? await serverTask.value
-            await pool.shutdown()
-            return result
-        } catch {
-            serverTask.cancel()
-            _ = try? await serverTask.value
-            await pool.shutdown()
-            throw error
+        return try await serving(pool: pool, database: database, body) { onServerRunning in
+            AdminServer(
+                configuration: .init(host: host, port: 0, adminToken: token, maxBodyBytes: maxBodyBytes),
+                pool: pool, schema: .default, readiness: readiness, logger: logger, onServerRunning: onServerRunning)
         }
     }
 }
@@ -166,5 +139,43 @@ struct CapturingLogHandler: LogHandler {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         let rendered = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         capture.append("\(event.level) \(event.message) \(rendered)")
+    }
+}
+
+/// Starts the server `makeServer` builds (port 0; it must call the given closure once
+/// listening), runs `body` against it, then stops it and shuts `pool` down, also on error.
+func serving<T: Sendable>(
+    pool: PostgresPool, database: TestDatabase,
+    _ body: (APIHarness) async throws -> T,
+    makeServer: (_ onServerRunning: @escaping @Sendable (Int) async -> Void) -> AdminServer
+) async throws -> T {
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let server = makeServer { port in
+        continuation.yield(port)
+        continuation.finish()
+    }
+    let serverTask = Task {
+        defer { continuation.finish() }
+        try await server.run()
+    }
+    var iterator = ports.makeAsyncIterator()
+    guard let port = await iterator.next() else {
+        try await serverTask.value
+        await pool.shutdown()
+        throw TestFailure("the admin server stopped before listening")
+    }
+    do {
+        let harness = APIHarness(
+            port: port, baseURL: try MonitorAdminClient.baseURL(parsing: "http://127.0.0.1:\(port)"), pool: pool, database: database)
+        let result = try await body(harness)
+        serverTask.cancel()
+        _ = try? await serverTask.value
+        await pool.shutdown()
+        return result
+    } catch {
+        serverTask.cancel()
+        _ = try? await serverTask.value
+        await pool.shutdown()
+        throw error
     }
 }

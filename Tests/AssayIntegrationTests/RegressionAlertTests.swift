@@ -77,7 +77,7 @@ private final class MeteredReplica: Sendable {
 }
 
 /// Parsed `name{labels} value` lines of a Prometheus scrape (comments skipped).
-private func scrapeValues(_ text: String) -> [(name: String, labels: String, value: Double)] {
+func scrapeValues(_ text: String) -> [(name: String, labels: String, value: Double)] {
     text.split(separator: "\n").compactMap { line -> (String, String, Double)? in
         guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
         let series = line[..<space]
