@@ -324,8 +324,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Messages behind the log end per assigned partition, from librdkafka's cached high
     /// watermarks (updated with every fetch, no broker round trip). Before the first message
     /// since assignment, the position is the offset the partition was assigned at (an exact
-    /// offset, or the log start for `.beginning`) and the log end is asked of the broker (up to
-    /// 500 ms), since the cache may predate the assignment; a partition with no watermark, or
+    /// offset, or the log start for `.beginning`); a partition with no cached watermark, or
     /// assigned at Kafka's committed offset and not read from yet, is reported with nil.
     ///
     /// Without that fallback a partition reassigned after its last message (nothing left to
@@ -346,26 +345,18 @@ public final class KafkaConsumer: @unchecked Sendable {
                     result[tp] = .some(nil)
                     continue
                 }
-                if position >= 0 {
-                    result[tp] = max(0, high - position)
-                    continue
-                }
-                // No message read since assignment: the cached watermarks may predate the
-                // assignment, so ask the broker, and count from the offset assigned at.
-                var liveLow: Int64 = 0
-                var liveHigh: Int64 = 0
-                guard rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &liveLow, &liveHigh, 500) == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    result[tp] = .some(nil)
-                    continue
-                }
                 let current: Int64?
-                switch context.startOffsets[tp] {
-                case .exact(let offset): current = offset
-                case .beginning: current = liveLow
-                case .end: current = liveHigh
-                case .committed, nil: current = nil
+                if position >= 0 {
+                    current = position
+                } else {
+                    switch context.startOffsets[tp] {
+                    case .exact(let offset): current = offset
+                    case .beginning: current = low >= 0 ? low : nil
+                    case .end: current = high
+                    case .committed, nil: current = nil
+                    }
                 }
-                result[tp] = current.map { max(0, liveHigh - $0) }
+                result[tp] = current.map { max(0, high - $0) }
             }
             return result
         }
