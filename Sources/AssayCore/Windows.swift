@@ -160,43 +160,60 @@ public struct EventTimePolicy: Sendable, Equatable {
 public struct PartitionProgress: Sendable, Equatable {
     /// The largest event time seen on the partition, or nil before its first trace.
     public var maxEventTimeNanos: Int64?
-    /// Wall-clock time when ``maxEventTimeNanos`` last grew (or when the partition was assigned,
-    /// before its first trace).
+    /// Wall-clock time when ``maxEventTimeNanos`` last grew, or when the partition's owner
+    /// last saw unread messages on it (or when it was assigned, before its first trace).
     public var lastAdvancedWallTimeNanos: Int64
+    /// Wall-clock time when the partition's owner last confirmed it had read everything, or
+    /// nil while it is behind or nobody has said.
+    public var lastCaughtUpWallTimeNanos: Int64?
 
-    public init(maxEventTimeNanos: Int64?, lastAdvancedWallTimeNanos: Int64) {
+    public init(maxEventTimeNanos: Int64?, lastAdvancedWallTimeNanos: Int64, lastCaughtUpWallTimeNanos: Int64? = nil) {
         self.maxEventTimeNanos = maxEventTimeNanos
         self.lastAdvancedWallTimeNanos = lastAdvancedWallTimeNanos
+        self.lastCaughtUpWallTimeNanos = lastCaughtUpWallTimeNanos
     }
 
     /// This progress after seeing a trace with `eventTime` at wall-clock time `now`: the maximum
     /// grows (and the advance time moves to `now`) only when `eventTime` exceeds it.
     public func observing(eventTime: Int64, now: Int64) -> PartitionProgress {
         if let current = maxEventTimeNanos, eventTime <= current { return self }
-        return PartitionProgress(maxEventTimeNanos: eventTime, lastAdvancedWallTimeNanos: now)
+        return PartitionProgress(maxEventTimeNanos: eventTime, lastAdvancedWallTimeNanos: now, lastCaughtUpWallTimeNanos: lastCaughtUpWallTimeNanos)
     }
 }
 
 /// Computes the event-time watermark over partitions (pure; the caller keeps the state).
 ///
 /// The watermark is the minimum, over partitions that are not idle, of the largest event time
-/// seen on each. A partition is idle when its maximum has not grown for at least
-/// ``idleTimeoutNanos`` of wall-clock time (`now − lastAdvanced ≥ idleTimeout`); idle partitions
-/// are ignored so a quiet partition cannot hold windows open forever. When every partition is
-/// idle the watermark is the maximum over all of them. A non-idle partition that has seen no
-/// trace yet holds the watermark back (nil) until it either sees one or goes idle.
+/// seen on each. Idleness is never inferred from silence: a partition is idle only when its
+/// owner confirmed it caught up (everything read) at least ``idleTimeoutNanos`` after its
+/// event time last advanced (or it last had a backlog), and that confirmation is at most
+/// ``reportFreshnessNanos`` old. Silence (a rebalance in progress, a replica stalled in a slow
+/// write or dead) keeps a partition active, so windows wait instead of closing around traces
+/// nobody has read. Idle partitions are ignored so a quiet partition cannot hold windows open
+/// forever. When every partition is idle the watermark is the maximum over all of them. A
+/// non-idle partition that has seen no trace yet holds the watermark back (nil) until it
+/// either sees one or goes idle.
 public struct WatermarkCalculator: Sendable, Equatable {
-    /// Wall-clock time after which a partition whose maximum has not grown stops counting.
+    /// How long a caught-up partition's event time must stand still before it stops counting.
     public var idleTimeoutNanos: Int64
+    /// How old the owner's last caught-up confirmation may be (owners confirm about once a second).
+    public var reportFreshnessNanos: Int64
 
-    public init(idleTimeoutNanos: Int64) {
+    public static let defaultReportFreshnessNanos: Int64 = 10_000_000_000
+
+    public init(idleTimeoutNanos: Int64, reportFreshnessNanos: Int64 = Self.defaultReportFreshnessNanos) {
         self.idleTimeoutNanos = idleTimeoutNanos
+        self.reportFreshnessNanos = reportFreshnessNanos
     }
 
     /// Whether `partition` is idle at wall-clock time `now`.
     public func isIdle(_ partition: PartitionProgress, now: Int64) -> Bool {
-        let (elapsed, overflow) = now.subtractingReportingOverflow(partition.lastAdvancedWallTimeNanos)
-        return overflow ? now > partition.lastAdvancedWallTimeNanos : elapsed >= idleTimeoutNanos
+        guard let caughtUp = partition.lastCaughtUpWallTimeNanos else { return false }
+        let (quiet, quietOverflow) = caughtUp.subtractingReportingOverflow(partition.lastAdvancedWallTimeNanos)
+        let quietLongEnough = quietOverflow ? caughtUp > partition.lastAdvancedWallTimeNanos : quiet >= idleTimeoutNanos
+        let (age, ageOverflow) = now.subtractingReportingOverflow(caughtUp)
+        let fresh = ageOverflow ? now < caughtUp : age <= reportFreshnessNanos
+        return quietLongEnough && fresh
     }
 
     /// The watermark at wall-clock time `now`, or nil when it is not known yet (no partitions,
@@ -213,6 +230,18 @@ public struct WatermarkCalculator: Sendable, Equatable {
             minimum = min(minimum ?? seen, seen)
         }
         return minimum
+    }
+
+    /// The watermark windows close by: ``watermark(partitions:now:)``, except that when every
+    /// partition is idle (nothing is arriving, so a trace older than `now - idleTimeout` that
+    /// shows up later is late anyway) it follows the clock less the idle timeout; never ahead
+    /// of `now`.
+    public func closingWatermark(partitions: [PartitionProgress], now: Int64) -> Int64? {
+        guard !partitions.isEmpty, var result = watermark(partitions: partitions, now: now) else { return nil }
+        if partitions.allSatisfy({ isIdle($0, now: now) }) {
+            result = max(result, now &- idleTimeoutNanos)
+        }
+        return min(result, now)
     }
 
     /// ``watermark(partitions:now:)`` for partitions keyed by id (e.g. Kafka partition number).

@@ -292,10 +292,12 @@ public struct DashboardStore: Sendable {
         var progress: [PartitionProgress] = []
         let partitions = try connection.query(
             """
-            SELECT partition, max_event_time_ns, (extract(epoch FROM advanced_at) * 1000000)::bigint * 1000
+            SELECT partition, max_event_time_ns, (extract(epoch FROM advanced_at) * 1000000)::bigint * 1000,
+                   (extract(epoch FROM caught_up_at) * 1000000)::bigint * 1000
             FROM partition_watermarks WHERE topic = $1 ORDER BY partition
             """, [.text(tracesTopic)]).map { row -> DashboardStatus.Partition in
-            let item = PartitionProgress(maxEventTimeNanos: try row.optionalInt64(1), lastAdvancedWallTimeNanos: try row.int64(2))
+            let item = PartitionProgress(maxEventTimeNanos: try row.optionalInt64(1), lastAdvancedWallTimeNanos: try row.int64(2),
+                                         lastCaughtUpWallTimeNanos: try row.optionalInt64(3))
             progress.append(item)
             return DashboardStatus.Partition(partition: try row.int(0), maxEventTimeNanos: item.maxEventTimeNanos,
                                              advancedAtNanos: item.lastAdvancedWallTimeNanos, idle: calculator.isIdle(item, now: now))
@@ -325,20 +327,10 @@ public struct DashboardStore: Sendable {
         return DashboardStatus(
             nowNanos: now, monitor: monitor, monitorError: monitorError, tracesTopic: tracesTopic, closedWindows: try windows.int(0),
             scoredWindows: try windows.int(1), lastScoredWindowEndNanos: try windows.optionalInt64(2), unscoredTraces: unscored,
-            partitions: partitions, watermarkNanos: Self.watermark(progress, now: now, calculator: calculator), idleTimeoutNanos: idleTimeoutNanos,
+            partitions: partitions, watermarkNanos: calculator.closingWatermark(partitions: progress, now: now), idleTimeoutNanos: idleTimeoutNanos,
             committedOffsets: offsets, consumerLag: lag, deadLetterCount: reasons.reduce(0) { $0 + $1.count },
             deadLettersByReason: reasons, latestDeadLetters: latest, outboxBacklog: try outbox.int(0),
             oldestUnpublishedMillis: try outbox.optionalInt64(1))
-    }
-
-    /// The scoring service's watermark: partitions idle for the idle timeout are ignored; when
-    /// all are idle it follows the clock less the timeout; never ahead of the clock.
-    static func watermark(_ partitions: [PartitionProgress], now: Int64, calculator: WatermarkCalculator) -> Int64? {
-        guard !partitions.isEmpty, var watermark = calculator.watermark(partitions: partitions, now: now) else { return nil }
-        if partitions.allSatisfy({ calculator.isIdle($0, now: now) }) {
-            watermark = max(watermark, now &- calculator.idleTimeoutNanos)
-        }
-        return min(watermark, now)
     }
 
     // MARK: - Helpers

@@ -41,7 +41,7 @@ public final class IngestService: Service, Sendable {
     private let logger: Logger
     private let statistics = Mutex(IngestStatistics())
     private let metrics: IngestMetrics
-    private let lastBacklogTouch = Mutex<ContinuousClock.Instant?>(nil)
+    private let lastPartitionReport = Mutex<ContinuousClock.Instant?>(nil)
     private let activeConsumer = Mutex<KafkaConsumer?>(nil)
 
     public init(configuration: IngestConfiguration, pool: PostgresPool, logger: Logger) {
@@ -70,9 +70,11 @@ public final class IngestService: Service, Sendable {
                 for event in batch.events {
                     try await handle(event, consumer: consumer)
                 }
-                try await touchBacklog(consumer)
-                guard !batch.messages.isEmpty else { continue }
-                try await ingest(batch.messages, consumer: consumer)
+                if !batch.messages.isEmpty {
+                    try await ingest(batch.messages, consumer: consumer)
+                }
+                // After the write: a partition is reported caught up only once what was read is stored.
+                try await reportPartitions(consumer)
             }
         } catch {
             logger.error("ingest stopped on an error", metadata: ["error": "\(error)"])
@@ -83,11 +85,12 @@ public final class IngestService: Service, Sendable {
         await consumer.close()
     }
 
-    /// Keeps partitions with unread messages from looking idle to the watermark (at most once
-    /// a second): a backlog on a slow partition must hold windows open, not make traces late.
-    private func touchBacklog(_ consumer: KafkaConsumer) async throws {
+    /// Reports every assigned partition as behind or caught up (at most once a second): only
+    /// the owner knows whether a partition whose event time stands still has nothing left to
+    /// read, so the watermark treats a partition as idle only on this report, never on silence.
+    private func reportPartitions(_ consumer: KafkaConsumer) async throws {
         let now = ContinuousClock.now
-        let due = lastBacklogTouch.withLock { last -> Bool in
+        let due = lastPartitionReport.withLock { last -> Bool in
             guard last.map({ $0.duration(to: now) >= .seconds(1) }) ?? true else { return false }
             last = now
             return true
@@ -95,16 +98,18 @@ public final class IngestService: Service, Sendable {
         guard due else { return }
         let lags = try await consumer.lag()
         metrics.lag(lags)
-        let lagging = lags.compactMap { tp, lag -> TopicPartition? in
-            (lag ?? 1) > 0 ? tp : nil  // unknown lag (nothing fetched yet) counts as behind
-        }
-        guard !lagging.isEmpty else { return }
         let topic = configuration.tracesTopic
-        let partitions = lagging.filter { $0.topic == topic }.map(\.partition)
+        var behind: [Int32] = []
+        var caughtUp: [Int32] = []
+        for (tp, lag) in lags where tp.topic == topic {
+            // Unknown lag (nothing fetched since assignment) counts as behind.
+            if let lag, lag == 0 { caughtUp.append(tp.partition) } else { behind.append(tp.partition) }
+        }
+        guard !behind.isEmpty || !caughtUp.isEmpty else { return }
         do {
-            try await pool.withConnection { [store] in try store.touchBackloggedPartitions(topic: topic, partitions: partitions, on: $0) }
+            try await pool.withConnection { [store, behind, caughtUp] in try store.reportPartitions(topic: topic, behind: behind, caughtUp: caughtUp, on: $0) }
         } catch {
-            logger.debug("could not mark backlogged partitions", metadata: ["error": "\(error)"])
+            logger.debug("could not report partition progress", metadata: ["error": "\(error)"])
         }
     }
 

@@ -208,16 +208,7 @@ public final class ScoringService: Service, Sendable {
 
     /// The watermark of DESIGN invariant 5, never ahead of the database clock.
     static func watermark(_ partitions: [PartitionProgress], now: Int64, idleTimeoutNanos: Int64) -> Int64? {
-        guard !partitions.isEmpty else { return nil }
-        let calculator = WatermarkCalculator(idleTimeoutNanos: idleTimeoutNanos)
-        let allIdle = partitions.allSatisfy { calculator.isIdle($0, now: now) }
-        guard var watermark = calculator.watermark(partitions: partitions, now: now) else { return nil }
-        if allIdle {
-            // Nothing is arriving: a trace older than `now - idleTimeout` that shows up later
-            // is late anyway, so let the clock close the last windows.
-            watermark = max(watermark, now &- idleTimeoutNanos)
-        }
-        return min(watermark, now)
+        WatermarkCalculator(idleTimeoutNanos: idleTimeoutNanos).closingWatermark(partitions: partitions, now: now)
     }
 
     // MARK: - One window

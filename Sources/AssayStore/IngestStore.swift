@@ -271,13 +271,22 @@ public struct IngestStore: Sendable {
         }
     }
 
-    /// Marks partitions that still have messages to read as active, so the watermark waits
-    /// for them: a partition is idle only when it has neither new event times nor a backlog.
-    public func touchBackloggedPartitions(topic: String, partitions: [Int32], on connection: PostgresConnection) throws {
-        guard !partitions.isEmpty else { return }
-        _ = try connection.execute(
-            "UPDATE partition_watermarks SET advanced_at = now() WHERE topic = $1 AND partition = ANY($2::int[])",
-            [.text(topic), .text(Self.intArray(partitions.sorted().map(Int64.init)))])
+    /// The owner's report on its partitions (about once a second): `behind` have messages left
+    /// to read, or nothing is known yet, and count as active (their advance time moves to now
+    /// and any earlier caught-up mark is cleared); `caughtUp` were read to the log end. A
+    /// partition becomes idle only after caught-up reports for the idle timeout (see
+    /// ``WatermarkCalculator``), so a backlog holds windows open instead of making traces late.
+    public func reportPartitions(topic: String, behind: [Int32], caughtUp: [Int32], on connection: PostgresConnection) throws {
+        if !behind.isEmpty {
+            _ = try connection.execute(
+                "UPDATE partition_watermarks SET advanced_at = now(), caught_up_at = NULL WHERE topic = $1 AND partition = ANY($2::int[])",
+                [.text(topic), .text(Self.intArray(behind.sorted().map(Int64.init)))])
+        }
+        if !caughtUp.isEmpty {
+            _ = try connection.execute(
+                "UPDATE partition_watermarks SET caught_up_at = now() WHERE topic = $1 AND partition = ANY($2::int[])",
+                [.text(topic), .text(Self.intArray(caughtUp.sorted().map(Int64.init)))])
+        }
     }
 
     /// Registers assigned partitions for the watermark: one not seen before holds it back

@@ -136,13 +136,17 @@ public struct ScoringStore: Sendable {
         let rows = try connection.query(
             """
             SELECT max_event_time_ns, (extract(epoch FROM advanced_at) * 1000000)::bigint * 1000,
+                   (extract(epoch FROM caught_up_at) * 1000000)::bigint * 1000,
                    (extract(epoch FROM now()) * 1000000)::bigint * 1000
             FROM partition_watermarks WHERE topic = $1
             """, [.text(tracesTopic)])
-        let partitions = try rows.map { PartitionProgress(maxEventTimeNanos: try $0.optionalInt64(0), lastAdvancedWallTimeNanos: try $0.int64(1)) }
+        let partitions = try rows.map {
+            PartitionProgress(maxEventTimeNanos: try $0.optionalInt64(0), lastAdvancedWallTimeNanos: try $0.int64(1),
+                              lastCaughtUpWallTimeNanos: try $0.optionalInt64(2))
+        }
         let now: Int64
         if let row = rows.first {
-            now = try row.int64(2)
+            now = try row.int64(3)
         } else {
             now = try connection.query("SELECT (extract(epoch FROM now()) * 1000000)::bigint * 1000")[0].int64(0)
         }

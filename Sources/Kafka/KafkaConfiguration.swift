@@ -53,7 +53,9 @@ public struct KafkaConsumerConfiguration: Sendable {
             // Offsets are ours: stored and committed explicitly after PostgreSQL commits.
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
-            ("enable.partition.eof", "false"),
+            // End-of-partition events tell ``KafkaConsumer/lag()`` that a partition with no
+            // message read since assignment has been fetched up to its log end.
+            ("enable.partition.eof", "true"),
             ("fetch.message.max.bytes", String(max(maxMessageBytes, 1_048_576))),
             ("receive.message.max.bytes", String(max(maxMessageBytes * 2, 100_000_000))),
         ]

@@ -167,7 +167,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
             context.pendingEvents.append(.offsetReset(tp, offset: message.offset, reason: text))
         case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-            break
+            // A fetch since the partition was (re)assigned reached the log end at this offset.
+            if context.assignment.contains(tp) { context.endReached[tp] = message.offset }
         default:
             context.pendingEvents.append(.error(KafkaError(message.err, operation: "consume", message: text)))
         }
@@ -288,6 +289,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             let assignErr = rd_kafka_assign(handle, list.pointer)
             if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(assignErr, operation: "restart \(tp)") }
             context.startOffsets[tp] = offset
+            context.endReached[tp] = nil
             let stillPaused = context.paused.filter { $0 != tp }
             context.paused.remove(tp)
             if !stillPaused.isEmpty {
@@ -322,13 +324,11 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Messages behind the log end per assigned partition, from librdkafka's cached high
-    /// watermarks (updated with every fetch, no broker round trip). Before the first message
-    /// since assignment, the position is the offset the partition was assigned at (an exact
-    /// offset, or the log start for `.beginning`); a partition with no cached watermark, or
-    /// assigned at Kafka's committed offset and not read from yet, is reported with nil.
-    ///
-    /// Without that fallback a partition reassigned after its last message (nothing left to
-    /// read, so no position) would look behind forever.
+    /// watermarks (updated with every fetch, no broker round trip). The position is that of
+    /// the last message read since assignment or, before one, the log end an end-of-partition
+    /// event reported since assignment. A partition with neither, or with no cached
+    /// watermark, is reported with nil: nothing proves it was fetched since it was assigned
+    /// (a watermark cached before a revocation could be stale).
     public func lag() async throws -> [TopicPartition: Int64?] {
         try await thread.run { [self] () throws -> [TopicPartition: Int64?] in
             let assigned = Array(context.assignment)
@@ -345,17 +345,10 @@ public final class KafkaConsumer: @unchecked Sendable {
                     result[tp] = .some(nil)
                     continue
                 }
-                let current: Int64?
-                if position >= 0 {
-                    current = position
-                } else {
-                    switch context.startOffsets[tp] {
-                    case .exact(let offset): current = offset
-                    case .beginning: current = low >= 0 ? low : nil
-                    case .end: current = high
-                    case .committed, nil: current = nil
-                    }
-                }
+                // librdkafka has a position only once a message was read since assignment, and
+                // its cached high watermark may predate the assignment; a partition with
+                // neither a position nor an end-of-partition event since then is unknown.
+                let current: Int64? = position >= 0 ? position : context.endReached[tp]
                 result[tp] = current.map { max(0, high - $0) }
             }
             return result
@@ -404,6 +397,9 @@ final class ConsumerContext: RDKafkaCallbackContext, @unchecked Sendable {
     var assignment: Set<TopicPartition> = []
     var paused: Set<TopicPartition> = []
     var startOffsets: [TopicPartition: KafkaOffset] = [:]
+    /// Per assigned partition, the log end a fetch reached since assignment (an end-of-partition
+    /// event); absent until one arrives.
+    var endReached: [TopicPartition: Int64] = [:]
 
     init(logger: Logger, listener: ConsumerRebalanceListener) {
         self.listener = listener
@@ -442,6 +438,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         }
         consumer.assignment = Set(elements)
         consumer.startOffsets = resolved
+        consumer.endReached = [:]
         consumer.paused.subtract(elements)
         consumer.pendingEvents.append(.assigned(resolved))
         consumer.logger.info("partitions assigned", metadata: ["kafka.partitions": "\(elements.map(\.description).sorted())"])
@@ -450,6 +447,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         rd_kafka_assign(handle, nil)
         consumer.assignment.subtract(elements)
         consumer.paused.subtract(elements)
+        for tp in elements { consumer.endReached[tp] = nil }
         consumer.pendingEvents.append(.revoked(elements))
         consumer.logger.info("partitions revoked", metadata: ["kafka.partitions": "\(elements.map(\.description).sorted())"])
     default:
@@ -457,6 +455,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         rd_kafka_assign(handle, nil)
         consumer.assignment.removeAll()
         consumer.paused.removeAll()
+        consumer.endReached.removeAll()
         consumer.pendingEvents.append(.error(KafkaError(err, operation: "rebalance")))
     }
 }

@@ -143,30 +143,54 @@ struct WatermarkTests {
     }
 
     @Test func idlePartitionStopsHoldingTheWatermarkBack() {
-        let stuck = PartitionProgress(maxEventTimeNanos: 10 * second, lastAdvancedWallTimeNanos: wall - 30 * second)
+        // Its owner confirmed it caught up just now, 30 s after its event time last grew.
+        let stuck = PartitionProgress(maxEventTimeNanos: 10 * second, lastAdvancedWallTimeNanos: wall - 30 * second, lastCaughtUpWallTimeNanos: wall)
         let busy = PartitionProgress(maxEventTimeNanos: 70 * second, lastAdvancedWallTimeNanos: wall)
         // Idle at exactly the timeout.
         #expect(calculator.isIdle(stuck, now: wall))
         #expect(calculator.watermark(partitions: [stuck, busy], now: wall) == 70 * second)
-        // One nanosecond earlier it still counts.
-        #expect(!calculator.isIdle(stuck, now: wall - 1))
-        #expect(calculator.watermark(partitions: [stuck, busy], now: wall - 1) == 10 * second)
+        // Caught up one nanosecond short of the timeout: it still counts.
+        var almost = stuck
+        almost.lastCaughtUpWallTimeNanos = wall - 1
+        #expect(!calculator.isIdle(almost, now: wall))
+        #expect(calculator.watermark(partitions: [almost, busy], now: wall) == 10 * second)
+    }
+
+    @Test func silenceIsNotIdleness() {
+        // Quiet for a long time, but its owner never said it had read everything (a
+        // rebalance in progress, or a replica stalled in a slow write): it holds windows.
+        let unreported = PartitionProgress(maxEventTimeNanos: 10 * second, lastAdvancedWallTimeNanos: wall - 600 * second)
+        let busy = PartitionProgress(maxEventTimeNanos: 70 * second, lastAdvancedWallTimeNanos: wall)
+        #expect(!calculator.isIdle(unreported, now: wall))
+        #expect(calculator.watermark(partitions: [unreported, busy], now: wall) == 10 * second)
+    }
+
+    @Test func aStaleCaughtUpReportDoesNotCount() {
+        let freshness = WatermarkCalculator.defaultReportFreshnessNanos
+        let reported = PartitionProgress(maxEventTimeNanos: 10 * second, lastAdvancedWallTimeNanos: wall - 100 * second,
+                                         lastCaughtUpWallTimeNanos: wall - freshness)
+        #expect(calculator.isIdle(reported, now: wall))
+        // One nanosecond later the report is too old: its owner may be stalled or gone.
+        #expect(!calculator.isIdle(reported, now: wall + 1))
+        let strict = WatermarkCalculator(idleTimeoutNanos: 30 * second, reportFreshnessNanos: second)
+        #expect(!strict.isIdle(reported, now: wall))
     }
 
     @Test func allIdleTakesTheMaximum() {
         let partitions = [
-            PartitionProgress(maxEventTimeNanos: 10 * second, lastAdvancedWallTimeNanos: 0),
-            PartitionProgress(maxEventTimeNanos: 90 * second, lastAdvancedWallTimeNanos: 0),
-            PartitionProgress(maxEventTimeNanos: nil, lastAdvancedWallTimeNanos: 0),
+            PartitionProgress(maxEventTimeNanos: 10 * second, lastAdvancedWallTimeNanos: 0, lastCaughtUpWallTimeNanos: wall),
+            PartitionProgress(maxEventTimeNanos: 90 * second, lastAdvancedWallTimeNanos: 0, lastCaughtUpWallTimeNanos: wall),
+            PartitionProgress(maxEventTimeNanos: nil, lastAdvancedWallTimeNanos: 0, lastCaughtUpWallTimeNanos: wall),
         ]
         #expect(calculator.watermark(partitions: partitions, now: wall) == 90 * second)
     }
 
     @Test func unknownUntilEveryActivePartitionHasSeenATrace() {
-        let fresh = PartitionProgress(maxEventTimeNanos: nil, lastAdvancedWallTimeNanos: wall - second)
+        var fresh = PartitionProgress(maxEventTimeNanos: nil, lastAdvancedWallTimeNanos: wall - second)
         let busy = PartitionProgress(maxEventTimeNanos: 70 * second, lastAdvancedWallTimeNanos: wall)
         #expect(calculator.watermark(partitions: [fresh, busy], now: wall) == nil)
-        // …until the empty partition has been idle for the timeout.
+        // …until the empty partition has been reported caught up for the timeout.
+        fresh.lastCaughtUpWallTimeNanos = wall + 29 * second
         #expect(calculator.watermark(partitions: [fresh, busy], now: wall + 29 * second) == 70 * second)
         #expect(calculator.watermark(partitions: [PartitionProgress](), now: wall) == nil)
         #expect(calculator.watermark(partitions: [PartitionProgress(maxEventTimeNanos: nil, lastAdvancedWallTimeNanos: 0)], now: wall) == nil)
@@ -179,8 +203,9 @@ struct WatermarkTests {
         ]
         #expect(calculator.watermark(partitions: partitions, now: wall) == -5 * second)
         // Wall clocks far apart do not overflow the idle test.
-        #expect(calculator.isIdle(PartitionProgress(maxEventTimeNanos: 0, lastAdvancedWallTimeNanos: .min), now: .max))
-        #expect(!calculator.isIdle(PartitionProgress(maxEventTimeNanos: 0, lastAdvancedWallTimeNanos: .max), now: .min))
+        #expect(calculator.isIdle(PartitionProgress(maxEventTimeNanos: 0, lastAdvancedWallTimeNanos: .min, lastCaughtUpWallTimeNanos: .max), now: .max))
+        #expect(!calculator.isIdle(PartitionProgress(maxEventTimeNanos: 0, lastAdvancedWallTimeNanos: .max, lastCaughtUpWallTimeNanos: .min), now: .min))
+        #expect(!calculator.isIdle(PartitionProgress(maxEventTimeNanos: 0, lastAdvancedWallTimeNanos: .min, lastCaughtUpWallTimeNanos: .min), now: .max))
     }
 
     @Test func observingOnlyAdvancesOnANewMaximum() {

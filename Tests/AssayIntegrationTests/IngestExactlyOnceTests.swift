@@ -183,3 +183,38 @@ func waitForAssignments(_ replicas: RunningReplicas, total: Int, timeout: Durati
     }
     throw TestFailure("replicas did not share \(total) partitions in time: \(replicas.services.map(\.currentStatistics.assignedPartitions))")
 }
+
+@Suite("Ingest: the owner's partition reports", .serialized)
+struct PartitionReportTests {
+    @Test("partitions are reported caught up once everything read is stored; when the reports stop they count as active again")
+    func caughtUpReports() async throws {
+        try await Environment.with(partitions: 2) { env in
+            let (messages, _) = syntheticMessages(count: 200, seed: 17)
+            try await env.publish(messages)
+            let replicas = RunningReplicas([env.ingestConfiguration(replica: "r1")], pool: env.pool)
+            _ = try await env.waitUntil("200 traces stored and both partitions reported caught up after their last advance", query: { connection in
+                let row = try connection.query("""
+                    SELECT (SELECT count(*) FROM traces),
+                           (SELECT count(*) FROM partition_watermarks WHERE topic = 'traces' AND caught_up_at >= advanced_at)
+                    """)[0]
+                return [try row.int(0), try row.int(1)]
+            }, done: { $0 == [200, 2] })
+            let store = ScoringStore(tracesTopic: "traces")
+            let reporting = try await env.pool.withConnection { try store.partitionProgress(on: $0) }
+            #expect(reporting.partitions.count == 2)
+            let live = WatermarkCalculator(idleTimeoutNanos: 0)
+            #expect(reporting.partitions.allSatisfy { live.isIdle($0, now: reporting.nowNanos) }, "idle while its owner reports it caught up")
+            try await replicas.stop()
+
+            // Nobody owns the partitions now: once the last report is older than the
+            // freshness bound they hold windows open again.
+            let before = try await env.pool.withConnection { try store.partitionProgress(on: $0) }
+            let silent = try await env.waitUntil("the last reports older than a second", query: { try store.partitionProgress(on: $0) }, done: { progress in
+                progress.partitions.allSatisfy { ($0.lastCaughtUpWallTimeNanos ?? .max) < progress.nowNanos - 1_000_000_000 }
+            })
+            #expect(silent.partitions.map(\.lastCaughtUpWallTimeNanos) == before.partitions.map(\.lastCaughtUpWallTimeNanos), "no report after the replica stopped")
+            let strict = WatermarkCalculator(idleTimeoutNanos: 0, reportFreshnessNanos: 1_000_000_000)
+            #expect(silent.partitions.allSatisfy { !strict.isIdle($0, now: silent.nowNanos) })
+        }
+    }
+}

@@ -15,19 +15,25 @@ struct PipelineLogicTests {
         let partitions = [
             PartitionProgress(maxEventTimeNanos: 900 * second, lastAdvancedWallTimeNanos: now - 1 * second),
             PartitionProgress(maxEventTimeNanos: 950 * second, lastAdvancedWallTimeNanos: now - 2 * second),
-            PartitionProgress(maxEventTimeNanos: 100 * second, lastAdvancedWallTimeNanos: now - 60 * second),  // idle
+            PartitionProgress(maxEventTimeNanos: 100 * second, lastAdvancedWallTimeNanos: now - 60 * second, lastCaughtUpWallTimeNanos: now),  // idle
+            PartitionProgress(maxEventTimeNanos: 800 * second, lastAdvancedWallTimeNanos: now - 60 * second),  // quiet, never reported caught up
         ]
-        #expect(ScoringService.watermark(partitions, now: now, idleTimeoutNanos: 30 * second) == 900 * second)
+        #expect(ScoringService.watermark(partitions, now: now, idleTimeoutNanos: 30 * second) == 800 * second)
     }
 
     @Test("when every partition is idle the watermark follows the clock, so the last windows close")
     func watermarkFollowsClockWhenAllIdle() {
         let now = 1_000 * second
         let partitions = [
-            PartitionProgress(maxEventTimeNanos: 500 * second, lastAdvancedWallTimeNanos: now - 40 * second),
-            PartitionProgress(maxEventTimeNanos: 400 * second, lastAdvancedWallTimeNanos: now - 50 * second),
+            PartitionProgress(maxEventTimeNanos: 500 * second, lastAdvancedWallTimeNanos: now - 40 * second, lastCaughtUpWallTimeNanos: now - second),
+            PartitionProgress(maxEventTimeNanos: 400 * second, lastAdvancedWallTimeNanos: now - 50 * second, lastCaughtUpWallTimeNanos: now - second),
         ]
         #expect(ScoringService.watermark(partitions, now: now, idleTimeoutNanos: 30 * second) == 970 * second)
+        // The same partitions while one replica's reports have stopped (it is stalled): the
+        // windows wait for it instead of following the clock.
+        var stalled = partitions
+        stalled[1].lastCaughtUpWallTimeNanos = now - 60 * second
+        #expect(ScoringService.watermark(stalled, now: now, idleTimeoutNanos: 30 * second) == 400 * second)
     }
 
     @Test("the watermark never runs ahead of the clock, and there is none without partitions")
