@@ -62,22 +62,43 @@ public final class IngestService: Service, Sendable {
         let consumer = try KafkaConsumer(configuration: configuration.consumerConfiguration, listener: listener, logger: logger)
         activeConsumer.withLock { $0 = consumer }
         defer { activeConsumer.withLock { $0 = nil } }
+        var writing: InFlightWrite?
         do {
             try await consumer.subscribe(topics: [configuration.tracesTopic])
             logger.info("ingest started", metadata: ["kafka.group": "\(configuration.groupID)", "kafka.topic": "\(configuration.tracesTopic)"])
+            // Two batches in flight: while batch N is written (PostgreSQL's CPU and the pool
+            // thread's), batch N+1 is polled and decoded (ours). Writes stay one at a time and
+            // in order, and each batch's offsets are committed after its own write.
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let batch = try await consumer.poll(maxMessages: configuration.batchSize, timeout: configuration.pollTimeout)
+                if !batch.events.isEmpty, let inFlight = writing {
+                    // Rebalances and repositioning see the stored offsets of everything read before.
+                    writing = nil
+                    try await finish(inFlight, consumer: consumer)
+                }
                 for event in batch.events {
                     try await handle(event, consumer: consumer)
                 }
-                if !batch.messages.isEmpty {
-                    try await ingest(batch.messages, consumer: consumer)
+                let decoded = batch.messages.isEmpty ? nil : decode(batch.messages)
+                if let inFlight = writing {
+                    writing = nil
+                    try await finish(inFlight, consumer: consumer)
                 }
-                // After the write: a partition is reported caught up only once what was read is stored.
-                try await reportPartitions(consumer)
+                if let decoded { writing = startWrite(decoded, consumer: consumer) }
+                // A partition is reported caught up only once what was read from it is stored.
+                try await reportPartitions(consumer, unstored: writing?.partitions ?? [])
+            }
+            if let inFlight = writing {
+                writing = nil
+                try await finish(inFlight, consumer: consumer)
             }
         } catch {
             logger.error("ingest stopped on an error", metadata: ["error": "\(error)"])
+            if let inFlight = writing {
+                // Not committed: the partitions' next owner reads the batch again (or finds it stored).
+                inFlight.task.cancel()
+                _ = try? await inFlight.task.value
+            }
             await consumer.close()
             throw error
         }
@@ -88,7 +109,7 @@ public final class IngestService: Service, Sendable {
     /// Reports every assigned partition as behind or caught up (at most once a second): only
     /// the owner knows whether a partition whose event time stands still has nothing left to
     /// read, so the watermark treats a partition as idle only on this report, never on silence.
-    private func reportPartitions(_ consumer: KafkaConsumer) async throws {
+    private func reportPartitions(_ consumer: KafkaConsumer, unstored: Set<PartitionKey>) async throws {
         let now = ContinuousClock.now
         let due = lastPartitionReport.withLock { last -> Bool in
             guard last.map({ $0.duration(to: now) >= .seconds(1) }) ?? true else { return false }
@@ -102,8 +123,10 @@ public final class IngestService: Service, Sendable {
         var behind: [Int32] = []
         var caughtUp: [Int32] = []
         for (tp, lag) in lags where tp.topic == topic {
-            // Unknown lag (nothing fetched since assignment) counts as behind.
-            if let lag, lag == 0 { caughtUp.append(tp.partition) } else { behind.append(tp.partition) }
+            // Unknown lag (nothing fetched since assignment) counts as behind, and so does a
+            // partition whose last messages are read but still being written.
+            let stored = !unstored.contains(PartitionKey(topic: tp.topic, partition: tp.partition))
+            if let lag, lag == 0, stored { caughtUp.append(tp.partition) } else { behind.append(tp.partition) }
         }
         guard !behind.isEmpty || !caughtUp.isEmpty else { return }
         do {
@@ -140,13 +163,30 @@ public final class IngestService: Service, Sendable {
 
     // MARK: - One batch
 
-    private func ingest(_ messages: [ConsumerMessage], consumer: KafkaConsumer) async throws {
+    /// A batch being written by ``startWrite(_:consumer:)``.
+    private struct InFlightWrite {
+        let batch: IngestBatch
+        let partitions: Set<PartitionKey>
+        let task: Task<IngestWriteResult?, Error>
+    }
+
+    private func decode(_ messages: [ConsumerMessage]) -> IngestBatch {
         let batch = Self.decode(messages, limits: configuration.decodeLimits, otlpLimits: configuration.otlpLimits, eventTime: configuration.eventTimePolicy,
                                 nowNanos: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
         metrics.consumed(messages)
         statistics.withLock { $0.messagesConsumed += messages.count }
+        return batch
+    }
 
-        guard let result = try await writeDurably(batch, consumer: consumer) else { return }
+    /// Starts writing `batch` (until it is durable, see ``writeDurably(_:consumer:)``).
+    private func startWrite(_ batch: IngestBatch, consumer: KafkaConsumer) -> InFlightWrite {
+        InFlightWrite(batch: batch, partitions: Set(batch.ranges.keys), task: Task { try await self.writeDurably(batch, consumer: consumer) })
+    }
+
+    /// Waits for a write, then counts it and commits its offsets to Kafka.
+    private func finish(_ write: InFlightWrite, consumer: KafkaConsumer) async throws {
+        let batch = write.batch
+        guard let result = try await write.task.value else { return }
         let batchesWritten = statistics.withLock { $0.batchesWritten + 1 }
         if let crashAfter = configuration.crashAfterDurableBatches, batchesWritten >= crashAfter {
             logger.critical("fault injection: crashing after a durable batch, before the Kafka commit")
@@ -352,6 +392,18 @@ public final class IngestService: Service, Sendable {
         switch event {
         case .assigned(let partitions):
             statistics.withLock { $0.assignedPartitions = partitions.count }
+            // Bring Kafka's committed offsets (for lag tools) up to the stored ones: the last
+            // commit of a partition's previous owner may have failed in the rebalance that
+            // moved it, and with nothing new to read nobody would commit it again.
+            var stored: [TopicPartition: Int64] = [:]
+            for (tp, offset) in partitions {
+                if case .exact(let next) = offset { stored[tp] = next }
+            }
+            do {
+                try await consumer.commit(stored)
+            } catch {
+                logger.info("kafka offset commit after assignment failed; will commit with the next batch", metadata: ["error": "\(error)"])
+            }
         case .revoked:
             statistics.withLock { $0.assignedPartitions = 0 }
         case .error(let error):
@@ -437,6 +489,23 @@ struct StoredOffsetsListener: ConsumerRebalanceListener {
     }
 
     func partitionsRevoked(_ partitions: [TopicPartition]) {}
+
+    /// PostgreSQL's offsets, so Kafka's copy (for lag tools) is current when a partition moves
+    /// or the replica leaves; the commit after a batch can fail in a rebalance.
+    func offsetsToCommit(revoking partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        var result: [TopicPartition: Int64] = [:]
+        do {
+            for (topic, list) in Dictionary(grouping: partitions, by: \.topic) {
+                let stored = try pool.withConnectionBlocking { connection in
+                    try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection)
+                }
+                for tp in list { if let next = stored[tp.partition] { result[tp] = next } }
+            }
+        } catch {
+            logger.info("could not read stored offsets to commit on revocation", metadata: ["error": "\(error)"])
+        }
+        return result
+    }
 }
 
 /// Exponential backoff with full jitter.

@@ -56,6 +56,13 @@ public protocol ConsumerRebalanceListener: Sendable {
     func startingOffsets(for partitions: [TopicPartition]) throws -> [TopicPartition: KafkaOffset]
     /// Called before the partitions are unassigned.
     func partitionsRevoked(_ partitions: [TopicPartition])
+    /// Offsets to commit for partitions about to be revoked (in a rebalance or on close),
+    /// committed synchronously while this member still owns them. None by default.
+    func offsetsToCommit(revoking partitions: [TopicPartition]) -> [TopicPartition: Int64]
+}
+
+extension ConsumerRebalanceListener {
+    public func offsetsToCommit(revoking partitions: [TopicPartition]) -> [TopicPartition: Int64] { [:] }
 }
 
 /// A group member with explicit offset control, on a poll thread of its own.
@@ -444,6 +451,15 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         consumer.logger.info("partitions assigned", metadata: ["kafka.partitions": "\(elements.map(\.description).sorted())"])
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         consumer.listener.partitionsRevoked(elements)
+        let commits = consumer.listener.offsetsToCommit(revoking: elements).filter { $0.value >= 0 }
+        if !commits.isEmpty {
+            // Still the owner here, so the commit counts (after the revocation it would fail).
+            let list = RDTopicPartitionList(Array(commits.keys)) { commits[$0] ?? Int64(RD_KAFKA_OFFSET_INVALID) }
+            let commitErr = rd_kafka_commit(handle, list.pointer, 0)
+            if commitErr != RD_KAFKA_RESP_ERR_NO_ERROR && commitErr != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                consumer.logger.info("commit on revocation failed", metadata: ["kafka.error": "\(KafkaError(commitErr, operation: "commit"))"])
+            }
+        }
         rd_kafka_assign(handle, nil)
         consumer.assignment.subtract(elements)
         consumer.paused.subtract(elements)
