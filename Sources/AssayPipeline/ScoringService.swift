@@ -228,6 +228,13 @@ public final class ScoringService: Service, Sendable {
         let chunkScorer = ChunkScorer(config: stored.config, configVersion: version, windowStartNanos: window.startNanos,
                                       scorers: scorers, concurrency: configuration.concurrency)
         let maximumRate = chunkScorer.plan.maximumRate
+        if !window.wasScored {
+            do {
+                try await pool.withConnection { try store.refreshTraceStatistics(on: $0) }
+            } catch {
+                logger.debug("could not refresh the traces statistics", metadata: ["error": "\(error)"])
+            }
+        }
         var selected = try await pool.withConnection { try store.selectedCounts(of: window, on: $0) }
         var handled = 0
         var produced = 0

@@ -163,12 +163,23 @@ public struct ScoringStore: Sendable {
         // window_start = floor(t / W) * W; a window ends by the bound iff it starts before floor(bound / W) * W.
         let bound = Self.floor(closedBeforeNanos, widthNanos)
         guard bound > fromNanos else { return [] }
+        // Windows with unscored traces are found by skipping through the unscored index from
+        // one window to the next (one index probe per window), not by reading every unscored
+        // trace: this runs on every tick, while a large window may hold 100,000s of them.
         let rows = try connection.query(
             """
+            WITH RECURSIVE unscored(window_start, n) AS (
+                SELECT (SELECT t.request_time_ns - (((t.request_time_ns % $1) + $1) % $1) FROM traces t
+                        WHERE t.scored_at IS NULL AND t.request_time_ns >= $2 AND t.request_time_ns < $3
+                        ORDER BY t.request_time_ns LIMIT 1), 1
+                UNION ALL
+                SELECT (SELECT t.request_time_ns - (((t.request_time_ns % $1) + $1) % $1) FROM traces t
+                        WHERE t.scored_at IS NULL AND t.request_time_ns >= u.window_start + $1 AND t.request_time_ns < $3
+                        ORDER BY t.request_time_ns LIMIT 1), u.n + 1
+                FROM unscored u WHERE u.window_start IS NOT NULL AND u.n < $4
+            )
             SELECT window_start FROM (
-                SELECT (request_time_ns - (((request_time_ns % $1) + $1) % $1)) AS window_start
-                FROM traces
-                WHERE scored_at IS NULL AND request_time_ns >= $2 AND request_time_ns < $3
+                SELECT window_start FROM unscored WHERE window_start IS NOT NULL
                 UNION
                 SELECT window_start_ns FROM windows
                 WHERE state = 'closed' AND window_end_ns - window_start_ns = $1 AND window_start_ns >= $2 AND window_start_ns < $3
@@ -220,6 +231,9 @@ public struct ScoringStore: Sendable {
     public func unhandledTraces(of window: ClaimedWindow, after cursor: (rho: Double, traceID: String)? = nil, limit: Int,
                                 on connection: PostgresConnection) throws -> [(traceID: String, rho: Double, late: Bool)] {
         // Ordered by (rho, trace_id); `after` continues past a chunk still being committed.
+        // The chunk should come from traces_unscored_rho_idx read in order; with statistics
+        // from before the window filled up the planner reads every unscored trace of the
+        // window and sorts them, once per chunk, so a pass refreshes them first.
         var parameters: [PostgresValue] = [.text(String(window.startNanos)), .text(String(window.endNanos)), .text(String(window.closedAtMicros)), .text(String(limit))]
         var after = ""
         if let cursor {
@@ -235,6 +249,13 @@ public struct ScoringStore: Sendable {
             """,
             parameters
         ).map { (try $0.string(0), try $0.double(1), try $0.bool(2)) }
+    }
+
+    /// Refreshes the planner's statistics of `traces` (a sample, bounded whatever the table's
+    /// size). A window that just closed was usually filled since autovacuum last looked, and
+    /// with estimates from before, the chunk query's plan reads every unscored trace per chunk.
+    public func refreshTraceStatistics(on connection: PostgresConnection) throws {
+        try connection.executeScript("ANALYZE traces")
     }
 
     /// How many traces each scorer already took in this window (for `max_per_window`).

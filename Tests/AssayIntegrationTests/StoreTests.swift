@@ -41,6 +41,41 @@ struct StoreTests {
         }
     }
 
+    @Test("windows needing work: those with unscored traces (found window by window), closed but unfinished, within bounds and limit")
+    func windowsNeedingWork() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let second: Int64 = 1_000_000_000
+            let start: Int64 = 1_770_000_000_000_000_000  // a multiple of the 10 s width
+            let width = 10 * second
+            _ = try await env.pool.withConnection { try IngestStore(groupID: "g").write(Self.batch(try Self.traces(60, seed: 5), firstOffset: 0), on: $0) }
+            // One trace a second over 60 s: six windows of ten; window 2 is scored, window 4
+            // scored except one trace, and window 2 closed but never finished.
+            try await env.pool.withConnection { connection in
+                _ = try connection.execute("""
+                    UPDATE traces t SET request_time_ns = $1::bigint + (n.i - 1) * 1000000000
+                    FROM (SELECT trace_id, row_number() OVER (ORDER BY trace_id) AS i FROM traces) n WHERE t.trace_id = n.trace_id
+                    """, [.text(String(start))])
+                _ = try connection.execute("UPDATE traces SET scored_at = now() WHERE request_time_ns >= $1::bigint + 20000000000 AND request_time_ns < $1::bigint + 30000000000", [.text(String(start))])
+                _ = try connection.execute("UPDATE traces SET scored_at = now() WHERE request_time_ns >= $1::bigint + 40000000000 AND request_time_ns < $1::bigint + 49000000000", [.text(String(start))])
+            }
+            let store = ScoringStore()
+            try await env.pool.withConnection { try store.closeWindows([start + 2 * width], widthNanos: width, configVersion: 1, on: $0) }
+            let windows = { (i: Int64) in start + i * width }
+            func work(from: Int64 = .min, endingBy: Int64, limit: Int = 100) async throws -> [Int64] {
+                try await env.pool.withConnection { try store.windowsNeedingWork(widthNanos: width, from: from, endingBy: endingBy, limit: limit, on: $0) }
+            }
+            #expect(try await work(endingBy: start + 60 * second) == [0, 1, 2, 3, 4, 5].map(windows))
+            #expect(try await work(endingBy: start + 45 * second) == [0, 1, 2, 3].map(windows), "only windows ended by the bound")
+            #expect(try await work(from: windows(1), endingBy: start + 60 * second) == [1, 2, 3, 4, 5].map(windows))
+            #expect(try await work(endingBy: start + 60 * second, limit: 2) == [0, 1].map(windows))
+            try await env.pool.withConnection { connection in
+                _ = try connection.execute("UPDATE windows SET state = 'scored'")
+                _ = try connection.execute("UPDATE traces SET scored_at = now() WHERE request_time_ns < $1::bigint + 10000000000", [.text(String(start))])
+            }
+            #expect(try await work(endingBy: start + 60 * second) == [1, 3, 4, 5].map(windows))
+        }
+    }
+
     @Test("a stale batch overlapping stored offsets writes only the part above them")
     func staleBatchIsFenced() async throws {
         try await Environment.with(partitions: 1) { env in
