@@ -319,6 +319,10 @@ public struct IngestStore: Sendable {
                 occurrences.append(1)
             }
         }
+        let repeatsWithinBatch = occurrences.reduce(0) { $0 + $1 - 1 }
+        if let spans = try copyNewTraces(unique, occurrences: occurrences, on: connection) {
+            return (unique.count, repeatsWithinBatch, spans)
+        }
         // Empty first: one transaction may stage twice (a batch's MLflow traces, then the OTLP
         // traces it completes), and rows left from the first merge would count as repeats.
         try connection.executeScript(Self.createStageTables)
@@ -340,9 +344,42 @@ public struct IngestStore: Sendable {
         let inserted = try row.int(0)
         let repeatedIDs = try row.int(1)
         let spans = try row.int(2)
-        let repeatsWithinBatch = occurrences.reduce(0) { $0 + $1 - 1 }
         return (inserted, repeatedIDs + repeatsWithinBatch, spans)
     }
+
+    /// The common case, when none of the ids is stored yet: COPY straight into `traces` and
+    /// `spans`, without the staging tables (which cost PostgreSQL about as much again). A
+    /// conflict (an id published again, a span id twice) rolls back to the savepoint and
+    /// returns nil; the caller then stages and merges, which counts repeats. Returns the
+    /// spans inserted.
+    private func copyNewTraces(_ unique: [(trace: Trace, source: SourcePosition)], occurrences: [Int], on connection: PostgresConnection) throws -> Int? {
+        try connection.executeScript("SAVEPOINT copy_new_traces")
+        do {
+            _ = try connection.copyFrom(Self.copyTraces) { writer in
+                for (index, item) in unique.enumerated() {
+                    try writer.writeRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: occurrences[index])
+                        + [TraceRowEncoder.requestTimeText(item.trace)])
+                }
+            }
+            var spans = 0
+            _ = try connection.copyFrom(Self.copySpans) { writer in
+                for item in unique {
+                    for span in item.trace.spans {
+                        try writer.writeRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID))
+                        spans += 1
+                    }
+                }
+            }
+            try connection.executeScript("RELEASE SAVEPOINT copy_new_traces")
+            return spans
+        } catch let error as PostgresError where error.isUniqueViolation {
+            try connection.executeScript("ROLLBACK TO SAVEPOINT copy_new_traces; RELEASE SAVEPOINT copy_new_traces")
+            return nil
+        }
+    }
+
+    static let copyTraces = "COPY traces (\((TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", "))) FROM STDIN"
+    static let copySpans = "COPY spans (\(TraceRowEncoder.spanColumns.joined(separator: ", "))) FROM STDIN"
 
     /// Session-local staging tables for COPY (COPY cannot do ON CONFLICT), emptied at commit.
     static let createStageTables = """

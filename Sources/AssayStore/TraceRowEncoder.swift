@@ -42,6 +42,12 @@ public enum TraceRowEncoder {
         ]
     }
 
+    /// `request_time` of the `traces` table: the event time truncated to microseconds, as
+    /// the staging merge computes it (`timestamptz 'epoch' + request_time_ns / 1000 µs`).
+    public static func requestTimeText(_ trace: Trace) -> String {
+        TimeFormatting.rfc3339(nanos: (trace.requestTimeNanos / 1000) * 1000, fraction: .shortestExact)
+    }
+
     public static func spanRow(_ span: Span, traceID: String) -> [String?] {
         [
             traceID.sanitizedForPostgres,

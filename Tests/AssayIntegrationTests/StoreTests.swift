@@ -38,6 +38,13 @@ struct StoreTests {
             #expect(second.traceRepeats == 0, "a replay is not a repeat")
             #expect(try await env.count("traces") == 50)
             #expect(try await env.pool.withConnection { try $0.query("SELECT sum(deliveries) FROM traces")[0].int(0) } == 50)
+            // The direct COPY writes request_time as the staging merge computes it.
+            let mismatched = try await env.pool.withConnection { connection in
+                try connection.query("""
+                    SELECT count(*) FROM traces WHERE request_time <> timestamptz 'epoch' + (request_time_ns / 1000) * interval '1 microsecond'
+                    """)[0].int(0)
+            }
+            #expect(mismatched == 0)
         }
     }
 
