@@ -1,3 +1,4 @@
+import Foundation
 import AssayCore
 import AssayMetrics
 import AssayOTLP
@@ -15,6 +16,8 @@ public struct IngestConfiguration: Sendable {
     /// How long one poll waits for a first message.
     public var pollTimeout: Duration = .milliseconds(250)
     public var decodeLimits = DecodeLimits()
+    /// How many slices of a large batch are decoded at once.
+    public var decodeConcurrency: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// Abuse limits for OTLP messages (spans, attribute bytes, nesting).
     public var otlpLimits = OTLPLimits()
     /// Traces with absurd event times (far future, before 2000) become dead letters, so one

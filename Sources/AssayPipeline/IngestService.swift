@@ -79,7 +79,7 @@ public final class IngestService: Service, Sendable {
                 for event in batch.events {
                     try await handle(event, consumer: consumer)
                 }
-                let decoded = batch.messages.isEmpty ? nil : decode(batch.messages)
+                let decoded = batch.messages.isEmpty ? nil : await decode(batch.messages)
                 if let inFlight = writing {
                     writing = nil
                     try await finish(inFlight, consumer: consumer)
@@ -170,9 +170,12 @@ public final class IngestService: Service, Sendable {
         let task: Task<IngestWriteResult?, Error>
     }
 
-    private func decode(_ messages: [ConsumerMessage]) -> IngestBatch {
-        let batch = Self.decode(messages, limits: configuration.decodeLimits, otlpLimits: configuration.otlpLimits, eventTime: configuration.eventTimePolicy,
-                                nowNanos: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
+    /// Decodes a batch, in slices on several cores when it is large (PostgreSQL needs the
+    /// other core only part of the time).
+    private func decode(_ messages: [ConsumerMessage]) async -> IngestBatch {
+        let batch = await Self.decode(messages, slices: min(configuration.decodeConcurrency, messages.count / Self.minimumDecodeSlice),
+                                      limits: configuration.decodeLimits, otlpLimits: configuration.otlpLimits,
+                                      eventTime: configuration.eventTimePolicy, nowNanos: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
         metrics.consumed(messages)
         statistics.withLock { $0.messagesConsumed += messages.count }
         return batch
@@ -222,6 +225,30 @@ public final class IngestService: Service, Sendable {
             if let range = batch.ranges[key], next > range.upperBound {
                 try? await consumer.seek(TopicPartition(topic: key.topic, partition: key.partition), to: .exact(next))
             }
+        }
+    }
+
+    /// Below this many messages per slice, decoding in parallel is not worth a task.
+    static let minimumDecodeSlice = 128
+
+    /// ``decode(_:limits:otlpLimits:eventTime:nowNanos:)`` of `slices` contiguous slices at
+    /// once, joined in message order: the same batch as decoding them all in one go.
+    static func decode(_ messages: [ConsumerMessage], slices: Int, limits: DecodeLimits, otlpLimits: OTLPLimits = OTLPLimits(), eventTime: EventTimePolicy,
+                       nowNanos: Int64) async -> IngestBatch {
+        guard slices >= 2, messages.count >= slices else {
+            return decode(messages, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)
+        }
+        let size = (messages.count + slices - 1) / slices
+        return await withTaskGroup(of: (Int, IngestBatch).self) { group in
+            for index in 0..<slices {
+                let slice = Array(messages[min(messages.count, index * size)..<min(messages.count, (index + 1) * size)])
+                group.addTask { (index, decode(slice, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)) }
+            }
+            var parts = [IngestBatch](repeating: IngestBatch(), count: slices)
+            for await (index, part) in group { parts[index] = part }
+            var joined = IngestBatch()
+            for part in parts { joined.append(part) }
+            return joined
         }
     }
 

@@ -81,6 +81,20 @@ public struct IngestBatch: Sendable {
     }
 
     public var isEmpty: Bool { ranges.isEmpty }
+
+    /// Appends a batch decoded from the messages that followed this one's.
+    public mutating func append(_ other: IngestBatch) {
+        traces += other.traces
+        fragments += other.fragments
+        deadLetters += other.deadLetters
+        for (partition, range) in other.ranges {
+            if let mine = ranges[partition] {
+                ranges[partition] = min(mine.lowerBound, range.lowerBound)..<max(mine.upperBound, range.upperBound)
+            } else {
+                ranges[partition] = range
+            }
+        }
+    }
 }
 
 /// What one batch write did.

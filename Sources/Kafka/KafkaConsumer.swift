@@ -146,7 +146,10 @@ public final class KafkaConsumer: @unchecked Sendable {
                     eventsSeen = context.pendingEvents.count
                 } else {
                     let copied = Self.copy(raw)
-                    if context.assignment.contains(copied.topicPartition) { messages.append(copied) }
+                    if context.assignment.contains(copied.topicPartition) {
+                        messages.append(copied)
+                        context.readUpTo[copied.topicPartition] = copied.offset + 1
+                    }
                     if !sawFirst {
                         sawFirst = true
                         let lingerDeadline = clock.now.advanced(by: linger)
@@ -270,6 +273,8 @@ public final class KafkaConsumer: @unchecked Sendable {
             for (_, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 throw KafkaError(err, operation: "seek \(tp)")
             }
+            context.readUpTo[tp] = nil
+            context.endReached[tp] = nil
         }
     }
 
@@ -284,18 +289,16 @@ public final class KafkaConsumer: @unchecked Sendable {
                 throw KafkaError.client("\(tp) is not assigned to this consumer", operation: "restart")
             }
             let others = context.assignment.filter { $0 != tp }.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
-            let positions = RDTopicPartitionList(others)
-            let err = rd_kafka_position(handle, positions.pointer)
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, operation: "position") }
             var starts: [TopicPartition: Int64] = [tp: offset.cValue]
-            for (other, position, _) in positions.elements {
-                // No message consumed yet since assignment: keep the offset it was assigned at.
-                starts[other] = position >= 0 ? position : (context.startOffsets[other]?.cValue ?? Int64(RD_KAFKA_OFFSET_STORED))
+            for other in others {
+                // After the last message read since assignment, else where it was assigned.
+                starts[other] = context.readUpTo[other] ?? (context.startOffsets[other]?.cValue ?? Int64(RD_KAFKA_OFFSET_STORED))
             }
             let list = RDTopicPartitionList(others + [tp]) { starts[$0] ?? Int64(RD_KAFKA_OFFSET_STORED) }
             let assignErr = rd_kafka_assign(handle, list.pointer)
             if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(assignErr, operation: "restart \(tp)") }
             context.startOffsets[tp] = offset
+            context.readUpTo[tp] = nil
             context.endReached[tp] = nil
             let stillPaused = context.paused.filter { $0 != tp }
             context.paused.remove(tp)
@@ -331,20 +334,15 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Messages behind the log end per assigned partition, from librdkafka's cached high
-    /// watermarks (updated with every fetch, no broker round trip). The position is that of
-    /// the last message read since assignment or, before one, the log end an end-of-partition
-    /// event reported since assignment. A partition with neither, or with no cached
-    /// watermark, is reported with nil: nothing proves it was fetched since it was assigned
-    /// (a watermark cached before a revocation could be stale).
+    /// watermarks (updated with every fetch, no broker round trip) and what was read since
+    /// the partition was assigned: the offset after the last message delivered, or the log
+    /// end an end-of-partition event reported. A partition with neither, or with no cached
+    /// watermark, is reported with nil (librdkafka's own position and watermark can outlive a
+    /// revocation, so they prove nothing about this assignment).
     public func lag() async throws -> [TopicPartition: Int64?] {
         try await thread.run { [self] () throws -> [TopicPartition: Int64?] in
-            let assigned = Array(context.assignment)
-            guard !assigned.isEmpty else { return [:] }
-            let positions = RDTopicPartitionList(assigned)
-            let err = rd_kafka_position(handle, positions.pointer)
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, operation: "position") }
             var result: [TopicPartition: Int64?] = [:]
-            for (tp, position, _) in positions.elements {
+            for tp in context.assignment {
                 var low: Int64 = 0
                 var high: Int64 = 0
                 let watermarkErr = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
@@ -352,10 +350,10 @@ public final class KafkaConsumer: @unchecked Sendable {
                     result[tp] = .some(nil)
                     continue
                 }
-                // librdkafka has a position only once a message was read since assignment, and
-                // its cached high watermark may predate the assignment; a partition with
-                // neither a position nor an end-of-partition event since then is unknown.
-                let current: Int64? = position >= 0 ? position : context.endReached[tp]
+                // Only what this assignment read counts: librdkafka's position and cached high
+                // watermark can predate it. A partition with neither a message nor an
+                // end-of-partition event since it was assigned is unknown.
+                let current: Int64? = [context.readUpTo[tp], context.endReached[tp]].compactMap { $0 }.max()
                 result[tp] = current.map { max(0, high - $0) }
             }
             return result
@@ -407,6 +405,9 @@ final class ConsumerContext: RDKafkaCallbackContext, @unchecked Sendable {
     /// Per assigned partition, the log end a fetch reached since assignment (an end-of-partition
     /// event); absent until one arrives.
     var endReached: [TopicPartition: Int64] = [:]
+    /// Per assigned partition, the offset after the last message delivered since assignment
+    /// (librdkafka's own position can outlive a revocation).
+    var readUpTo: [TopicPartition: Int64] = [:]
 
     init(logger: Logger, listener: ConsumerRebalanceListener) {
         self.listener = listener
@@ -446,6 +447,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         consumer.assignment = Set(elements)
         consumer.startOffsets = resolved
         consumer.endReached = [:]
+        consumer.readUpTo = [:]
         consumer.paused.subtract(elements)
         consumer.pendingEvents.append(.assigned(resolved))
         consumer.logger.info("partitions assigned", metadata: ["kafka.partitions": "\(elements.map(\.description).sorted())"])
@@ -463,7 +465,10 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         rd_kafka_assign(handle, nil)
         consumer.assignment.subtract(elements)
         consumer.paused.subtract(elements)
-        for tp in elements { consumer.endReached[tp] = nil }
+        for tp in elements {
+            consumer.endReached[tp] = nil
+            consumer.readUpTo[tp] = nil
+        }
         consumer.pendingEvents.append(.revoked(elements))
         consumer.logger.info("partitions revoked", metadata: ["kafka.partitions": "\(elements.map(\.description).sorted())"])
     default:
@@ -472,6 +477,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         consumer.assignment.removeAll()
         consumer.paused.removeAll()
         consumer.endReached.removeAll()
+        consumer.readUpTo.removeAll()
         consumer.pendingEvents.append(.error(KafkaError(err, operation: "rebalance")))
     }
 }

@@ -93,4 +93,27 @@ struct PipelineLogicTests {
         #expect(early.traces.isEmpty)
         #expect(early.deadLetters.map(\.reason) == ["event_time_out_of_range"])
     }
+
+    @Test("decoding in slices on several cores gives the batch decoding in one go gives, in message order")
+    func decodeInSlices() async throws {
+        var generator = SyntheticTraceGenerator(seed: 9, startNanos: 1_770_000_000 * second)
+        var messages: [ConsumerMessage] = []
+        for index in 0..<700 {
+            let partition = Int32(index % 3)
+            let offset = Int64(100 + index / 3)
+            let value: [UInt8]? = index % 50 == 7 ? Array("{oops".utf8) : generator.next().json
+            messages.append(ConsumerMessage(topicPartition: TopicPartition(topic: "traces", partition: partition), offset: offset, value: value))
+        }
+        let now = 1_770_000_100 * second
+        let whole = IngestService.decode(messages, limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: now)
+        for slices in [2, 3, 4, 7] {
+            let sliced = await IngestService.decode(messages, slices: slices, limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: now)
+            #expect(sliced.traces.map(\.trace.traceID) == whole.traces.map(\.trace.traceID), "\(slices) slices")
+            #expect(sliced.traces.map(\.source) == whole.traces.map(\.source))
+            #expect(sliced.deadLetters.map(\.source) == whole.deadLetters.map(\.source))
+            #expect(sliced.ranges == whole.ranges)
+        }
+        #expect(whole.traces.count == 686 && whole.deadLetters.count == 14)
+        #expect(whole.ranges[PartitionKey(topic: "traces", partition: 0)] == 100..<334)
+    }
 }
