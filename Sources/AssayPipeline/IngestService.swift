@@ -421,13 +421,14 @@ public final class IngestService: Service, Sendable {
             statistics.withLock { $0.assignedPartitions = partitions.count }
             // Bring Kafka's committed offsets (for lag tools) up to the stored ones: the last
             // commit of a partition's previous owner may have failed in the rebalance that
-            // moved it, and with nothing new to read nobody would commit it again.
-            var stored: [TopicPartition: Int64] = [:]
-            for (tp, offset) in partitions {
-                if case .exact(let next) = offset { stored[tp] = next }
-            }
+            // moved it, and with nothing new to read nobody would commit it again. Read now,
+            // not at assignment: a write in flight then has finished since, and its offsets
+            // must not be committed backwards.
             do {
-                try await consumer.commit(stored)
+                let topic = configuration.tracesTopic
+                let assigned = partitions.keys.filter { $0.topic == topic }.map(\.partition)
+                let stored = try await pool.withConnection { [store] in try store.storedOffsets(topic: topic, partitions: assigned, on: $0) }
+                try await consumer.commit(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
             } catch {
                 logger.info("kafka offset commit after assignment failed; will commit with the next batch", metadata: ["error": "\(error)"])
             }
