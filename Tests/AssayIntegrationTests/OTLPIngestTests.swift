@@ -56,10 +56,8 @@ struct OTLPIngestTests {
                 """.utf8))
             _ = try await env.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "test", nowNanos: 0, on: $0) }
             let (otlp, mlflow) = try Self.messages(partitions: 4)
-            // Published before the replicas start (see `publishBeforeStarting`): otherwise an
-            // empty, idle partition can let a window close before its retriever spans are read.
-            try await env.publish(otlp + mlflow)
             let replicas = FullReplicas(["r1", "r2"], env: env)
+            try await env.publish(otlp + mlflow)
             try await env.waitUntilScored(traces: 120)
             try await replicas.stop()
 

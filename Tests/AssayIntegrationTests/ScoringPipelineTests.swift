@@ -23,15 +23,6 @@ func scoringTestMonitor(windowSeconds: Int = 10) throws -> MonitorConfig {
         """.utf8))
 }
 
-/// Why multi-window tests publish their traffic before starting the replicas
-/// (`publishBeforeStarting`): a partition that is empty when its owner starts is reported
-/// caught up and goes idle; when a burst of *historical* traffic (minutes of event time
-/// published in under a second) then arrives, the other partitions can carry the watermark
-/// past a window's end in the ~1 s before that partition's owner fetches and reports it
-/// behind, and its traces for that window arrive late (stored, scored in a late pass,
-/// summarised again). That is Assay's documented behaviour for late data, not the behaviour
-/// these tests check; live traffic, whose event times follow the clock, cannot jump a window
-/// in a second.
 /// Ingest, scoring and outbox services of in-process replicas.
 final class FullReplicas: Sendable {
     let ingest: [IngestService]
@@ -179,9 +170,8 @@ struct ScoringPipelineTests {
             let width = monitor.window.widthNanos
             let start = (1_770_000_000_000_000_000 / width) * width
             let messages = windowedMessages(perWindow: 3000, windows: 3, start: start, width: width, seed: 21)
-            // Published before the replicas start: see `publishBeforeStarting`.
-            try await env.publish(messages)
             let replicas = FullReplicas(["r1", "r2"], env: env)
+            try await env.publish(messages)
             try await env.waitUntilScored(traces: 9000)
             let outboxCount = try await env.count("outbox")
             try await replicas.stop()
@@ -433,9 +423,8 @@ struct BackfillTests {
             _ = try await env.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "test", nowNanos: 0, on: $0) }
             let width = monitor.window.widthNanos
             let start = (1_770_000_000_000_000_000 / width) * width
-            // Published before the replica starts: see `publishBeforeStarting`.
-            try await env.publish(windowedMessages(perWindow: 150, windows: 2, start: start, width: width, seed: 61))
             let replicas = FullReplicas(["r1"], env: env)
+            try await env.publish(windowedMessages(perWindow: 150, windows: 2, start: start, width: width, seed: 61))
             try await env.waitUntilScored(traces: 300)
             try await replicas.stop()
             let live = try await env.storedAssessments().ids
