@@ -28,13 +28,13 @@ struct LoggingTests {
             if text.contains("Question 4:") {
                 return .json(errorBody("Incorrect API key provided: \(key). You can find your API key at https://example.test.", type: "invalid_request_error"), status: 401)
             }
-            return yesReply(delay: .seconds(3))
+            return yesReply(delay: .seconds(6))
         }
         defer { server.stop() }
         let capture = LogCapture()
         let logger = capture.logger()
         let judge = GovernedJudge(
-            wrapping: try makeJudge(server, apiKey: key, requestTimeout: .milliseconds(300), maxAttempts: 3, logger: logger),
+            wrapping: try makeJudge(server, apiKey: key, requestTimeout: .seconds(1), maxAttempts: 3, logger: logger),
             limits: .init(maxConcurrency: 2, maxCallsPerWindow: 5),
             logger: logger
         )
