@@ -1,7 +1,7 @@
-import Foundation
 import AssayCore
 import AssayMetrics
 import AssayOTLP
+import Foundation
 import Kafka
 
 /// Settings of one ingest replica.

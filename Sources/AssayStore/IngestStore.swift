@@ -318,7 +318,10 @@ public struct IngestStore: Sendable {
 
     // MARK: - Traces
 
-    private func insertTraces(_ traces: [(trace: Trace, source: SourcePosition)], on connection: PostgresConnection) throws -> (inserted: Int, repeats: Int, spans: Int) {
+    /// `spansStored`: the traces' spans are already in `spans` (an assembled OTLP trace), so
+    /// the direct COPY, which would conflict on them every time, is not tried.
+    private func insertTraces(_ traces: [(trace: Trace, source: SourcePosition)], spansStored: Bool = false,
+                              on connection: PostgresConnection) throws -> (inserted: Int, repeats: Int, spans: Int) {
         // One row per trace id within the batch (the first one wins, like across batches);
         // repeats are counted so `deliveries` says how often an id was published.
         var firstIndex: [String: Int] = [:]
@@ -334,7 +337,7 @@ public struct IngestStore: Sendable {
             }
         }
         let repeatsWithinBatch = occurrences.reduce(0) { $0 + $1 - 1 }
-        if let spans = try copyNewTraces(unique, occurrences: occurrences, on: connection) {
+        if !spansStored, let spans = try copyNewTraces(unique, occurrences: occurrences, on: connection) {
             return (unique.count, repeatsWithinBatch, spans)
         }
         // Empty first: one transaction may stage twice (a batch's MLflow traces, then the OTLP
@@ -525,7 +528,7 @@ public struct IngestStore: Sendable {
             ready.append((trace, source))
         }
         guard !ready.isEmpty else { return 0 }
-        let counts = try insertTraces(ready, on: connection)
+        let counts = try insertTraces(ready, spansStored: true, on: connection)
         _ = try connection.execute(
             """
             UPDATE trace_assembly SET completed_at = now(), incomplete = trace_id = ANY($2::text[])
