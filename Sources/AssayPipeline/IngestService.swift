@@ -43,6 +43,9 @@ public final class IngestService: Service, Sendable {
     private let metrics: IngestMetrics
     private let lastPartitionReport = Mutex<ContinuousClock.Instant?>(nil)
     private let activeConsumer = Mutex<KafkaConsumer?>(nil)
+    /// Whether every partition of the traces topic still has to be registered for the
+    /// watermark (after an assignment; retried with the partition reports until it works).
+    private let topicRegistrationDue = Mutex(true)
 
     public init(configuration: IngestConfiguration, pool: PostgresPool, logger: Logger) {
         self.configuration = configuration
@@ -92,6 +95,7 @@ public final class IngestService: Service, Sendable {
                 writing = nil
                 try await finish(inFlight, consumer: consumer)
             }
+            await commitBeforeLeaving(consumer)
         } catch {
             logger.error("ingest stopped on an error", metadata: ["error": "\(error)"])
             if let inFlight = writing {
@@ -117,6 +121,7 @@ public final class IngestService: Service, Sendable {
             return true
         }
         guard due else { return }
+        await registerTopicPartitions(consumer)
         let lags = try await consumer.lag()
         metrics.lag(lags)
         let topic = configuration.tracesTopic
@@ -133,6 +138,53 @@ public final class IngestService: Service, Sendable {
             try await pool.withConnection { [store, behind, caughtUp] in try store.reportPartitions(topic: topic, behind: behind, caughtUp: caughtUp, on: $0) }
         } catch {
             logger.debug("could not report partition progress", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// On graceful shutdown, brings Kafka's committed offsets up to PostgreSQL's for what this
+    /// member owns. When another replica leaves at the same moment, the broker refuses commits
+    /// while the group rebalances (the last batch's and the revocation's); then this member
+    /// serves the rebalance for up to `settle` and commits for its new assignment. Messages read
+    /// meanwhile are not written: their partitions' next owner starts from the stored offsets.
+    /// Kafka's copy serves lag tools only, so failing here loses nothing.
+    private func commitBeforeLeaving(_ consumer: KafkaConsumer, settle: Duration = .seconds(8)) async {
+        let deadline = ContinuousClock.now.advanced(by: settle)
+        let topic = configuration.tracesTopic
+        while true {
+            do {
+                let owned = try await consumer.assignment().filter { $0.topic == topic }
+                if owned.isEmpty {
+                    guard try await consumer.revocationCommitPending() else { return }
+                } else {
+                    let stored = try await pool.withConnection { [store] in try store.storedOffsets(topic: topic, partitions: owned.map(\.partition), on: $0) }
+                    try await consumer.commit(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
+                    return
+                }
+            } catch {
+                logger.info("kafka offset commit before leaving failed", metadata: ["error": "\(error)"])
+            }
+            guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                logger.info("leaving with Kafka's committed offsets behind PostgreSQL's; the next owner commits them on assignment")
+                return
+            }
+            _ = try? await consumer.poll(maxMessages: 500, timeout: .milliseconds(200))
+        }
+    }
+
+    /// Registers every partition of the traces topic (as the broker lists them) for the
+    /// watermark, when due. A partition nobody has registered would not hold windows open:
+    /// in the moment between one member's assignment and another's, the watermark would be
+    /// the first member's partitions alone. On failure it stays due and is retried.
+    private func registerTopicPartitions(_ consumer: KafkaConsumer) async {
+        guard topicRegistrationDue.withLock({ $0 }) else { return }
+        let topic = configuration.tracesTopic
+        do {
+            let count = try await consumer.partitionCount(topic: topic, timeout: .seconds(5))
+            let partitions = (0..<Int32(clamping: count)).map { $0 }
+            try await pool.withConnection { [store] in try store.registerPartitions(topic: topic, partitions: partitions, on: $0) }
+            topicRegistrationDue.withLock { $0 = false }
+        } catch {
+            logger.info("could not register the topic's partitions for the watermark; will retry", metadata: ["kafka.topic": "\(topic)", "error": "\(error)"])
         }
     }
 
@@ -344,7 +396,22 @@ public final class IngestService: Service, Sendable {
                             let fresh = Array(assigned.keys)
                             try await consumer.pause(fresh)
                             paused += fresh
+                            topicRegistrationDue.withLock { $0 = true }
                         }
+                    }
+                    // A partition assigned inside this poll can deliver before it is paused.
+                    // Nothing here writes those messages, so rewind the partition to the first
+                    // of them: on resume it is read again from there, not skipped.
+                    var firstUnwritten: [TopicPartition: Int64] = [:]
+                    for message in idle.messages {
+                        firstUnwritten[message.topicPartition] = min(firstUnwritten[message.topicPartition] ?? .max, message.offset)
+                    }
+                    for (tp, offset) in firstUnwritten.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+                        if !paused.contains(tp) {
+                            try await consumer.pause([tp])
+                            paused.append(tp)
+                        }
+                        try await consumer.seek(tp, to: .exact(offset))
                     }
                     if pending.isEmpty {
                         // Every partition of the batch moved to another replica.
@@ -419,6 +486,10 @@ public final class IngestService: Service, Sendable {
         switch event {
         case .assigned(let partitions):
             statistics.withLock { $0.assignedPartitions = partitions.count }
+            // Before this assignment's first write, so that no window can close on this
+            // replica's partitions alone while another member has not registered its own.
+            topicRegistrationDue.withLock { $0 = true }
+            await registerTopicPartitions(consumer)
             // Bring Kafka's committed offsets (for lag tools) up to the stored ones: the last
             // commit of a partition's previous owner may have failed in the rebalance that
             // moved it, and with nothing new to read nobody would commit it again. Read now,
@@ -505,7 +576,7 @@ struct StoredOffsetsListener: ConsumerRebalanceListener {
         var result: [TopicPartition: KafkaOffset] = [:]
         for (topic, list) in Dictionary(grouping: partitions, by: \.topic) {
             let stored = try pool.withConnectionBlocking { connection in
-                try store.registerAssignedPartitions(topic: topic, partitions: list.map(\.partition), on: connection)
+                try store.registerPartitions(topic: topic, partitions: list.map(\.partition), on: connection)
                 return try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection)
             }
             for tp in list {

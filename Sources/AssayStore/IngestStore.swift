@@ -303,9 +303,11 @@ public struct IngestStore: Sendable {
         }
     }
 
-    /// Registers assigned partitions for the watermark: one not seen before holds it back
-    /// until it delivers a trace or goes idle.
-    public func registerAssignedPartitions(topic: String, partitions: [Int32], on connection: PostgresConnection) throws {
+    /// Registers partitions for the watermark: one not seen before holds it back until it
+    /// delivers a trace or its owner reports it idle. Replicas register every partition of
+    /// the topic when they get an assignment, not only their own: a window must not close
+    /// on the partitions one replica writes while another has not yet registered its share.
+    public func registerPartitions(topic: String, partitions: [Int32], on connection: PostgresConnection) throws {
         guard !partitions.isEmpty else { return }
         _ = try connection.execute(
             """

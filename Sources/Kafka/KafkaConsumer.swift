@@ -237,7 +237,14 @@ public final class KafkaConsumer: @unchecked Sendable {
             for (tp, _, partitionErr) in list.elements where partitionErr != RD_KAFKA_RESP_ERR_NO_ERROR {
                 throw KafkaError(partitionErr, operation: "commit \(tp)")
             }
+            context.revocationCommitFailed = false
         }
+    }
+
+    /// Whether the offsets of the last revocation could not be committed and no commit has
+    /// succeeded since (see ``ConsumerRebalanceListener/offsetsToCommit(revoking:)``).
+    public func revocationCommitPending() async throws -> Bool {
+        try await thread.run { [context] in context.revocationCommitFailed }
     }
 
     /// The group's committed offsets in Kafka (nil where none is committed).
@@ -260,6 +267,28 @@ public final class KafkaConsumer: @unchecked Sendable {
             let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, Int32(clamping: timeout.milliseconds))
             if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, operation: "query watermarks \(tp)") }
             return (low, high)
+        }
+    }
+
+    /// How many partitions `topic` has, asked of the broker (a metadata request for that
+    /// topic only). Throws when the broker does not answer in time or does not know the topic.
+    public func partitionCount(topic: String, timeout: Duration = .seconds(10)) async throws -> Int {
+        try await thread.run { [self] () throws -> Int in
+            guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+                throw KafkaError(rd_kafka_last_error(), operation: "metadata \(topic)")
+            }
+            defer { rd_kafka_topic_destroy(topicHandle) }
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Int32(clamping: timeout.milliseconds))
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(err, operation: "metadata \(topic)") }
+            defer { rd_kafka_metadata_destroy(metadata) }
+            for index in 0..<Int(metadata.pointee.topic_cnt) {
+                let entry = metadata.pointee.topics[index]
+                guard String(cString: entry.topic) == topic else { continue }
+                if entry.err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(entry.err, operation: "metadata \(topic)") }
+                return Int(entry.partition_cnt)
+            }
+            throw KafkaError(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, operation: "metadata \(topic)")
         }
     }
 
@@ -408,6 +437,9 @@ final class ConsumerContext: RDKafkaCallbackContext, @unchecked Sendable {
     /// Per assigned partition, the offset after the last message delivered since assignment
     /// (librdkafka's own position can outlive a revocation).
     var readUpTo: [TopicPartition: Int64] = [:]
+    /// The listener's offsets could not be committed on the last revocation (the broker
+    /// refuses commits while a rebalance completes); cleared by a successful ``KafkaConsumer/commit(_:)``.
+    var revocationCommitFailed = false
 
     init(logger: Logger, listener: ConsumerRebalanceListener) {
         self.listener = listener
@@ -459,6 +491,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
             let list = RDTopicPartitionList(Array(commits.keys)) { commits[$0] ?? Int64(RD_KAFKA_OFFSET_INVALID) }
             let commitErr = rd_kafka_commit(handle, list.pointer, 0)
             if commitErr != RD_KAFKA_RESP_ERR_NO_ERROR && commitErr != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                consumer.revocationCommitFailed = true
                 consumer.logger.info("commit on revocation failed", metadata: ["kafka.error": "\(KafkaError(commitErr, operation: "commit"))"])
             }
         }

@@ -186,6 +186,45 @@ func waitForAssignments(_ replicas: RunningReplicas, total: Int, timeout: Durati
 
 @Suite("Ingest: the owner's partition reports", .serialized)
 struct PartitionReportTests {
+    @Test("every partition of the topic holds the watermark, also those of a member that has not registered its share")
+    func allPartitionsRegistered() async throws {
+        try await Environment.with(partitions: 4) { env in
+            // A plain member of the replicas' group: it takes half of the partitions and, like
+            // a replica whose assignment has not reached it yet, registers and writes nothing.
+            var squatterConfiguration = KafkaConsumerConfiguration(bootstrapServers: env.cluster.bootstrapServers, groupID: "assay")
+            squatterConfiguration.sessionTimeout = .seconds(6)
+            squatterConfiguration.heartbeatInterval = .milliseconds(500)
+            let squatter = try KafkaConsumer(configuration: squatterConfiguration, listener: BeginningListener(), logger: quietLogger)
+            try await squatter.subscribe(topics: ["traces"])
+            let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+            while try await squatter.assignment().isEmpty {
+                guard ContinuousClock.now < deadline else { throw TestFailure("the squatter got no assignment") }
+                _ = try await squatter.poll(maxMessages: 100, timeout: .milliseconds(100))
+            }
+            let polling = Task {
+                while !Task.isCancelled { _ = try? await squatter.poll(maxMessages: 100, timeout: .milliseconds(100)) }
+            }
+            let replicas = RunningReplicas([env.ingestConfiguration(replica: "r1")], pool: env.pool)
+            let (messages, _) = syntheticMessages(count: 400, seed: 29)
+            try await env.publish(messages)
+            _ = try await env.waitUntil("the replica's two partitions stored and reported caught up", query: { connection in
+                try connection.query("""
+                    SELECT count(*) FROM partition_watermarks
+                    WHERE topic = 'traces' AND max_event_time_ns IS NOT NULL AND caught_up_at >= advanced_at
+                    """)[0].int(0)
+            }, done: { $0 == 2 })
+            let progress = try await env.pool.withConnection { try ScoringStore(tracesTopic: "traces").partitionProgress(on: $0) }
+            #expect(progress.partitions.count == 4, "all four partitions registered")
+            #expect(progress.partitions.filter { $0.maxEventTimeNanos == nil }.count == 2, "the squatter's two have seen nothing")
+            let watermark = WatermarkCalculator(idleTimeoutNanos: 0).closingWatermark(partitions: progress.partitions, now: progress.nowNanos)
+            #expect(watermark == nil, "no window may close while two partitions are unread")
+            try await replicas.stop()
+            polling.cancel()
+            _ = await polling.value
+            await squatter.close()
+        }
+    }
+
     @Test("partitions are reported caught up once everything read is stored; when the reports stop they count as active again")
     func caughtUpReports() async throws {
         try await Environment.with(partitions: 2) { env in

@@ -119,6 +119,18 @@ struct KafkaWrapperTests {
         await consumer.close()
     }
 
+    @Test("partitionCount asks the broker for a topic's partitions")
+    func partitionCount() async throws {
+        let cluster = try MockCluster(brokers: 2, logger: testLogger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("five", partitions: 5)
+        try cluster.createTopic("one", partitions: 1)
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: "g-count"), listener: FixedOffsetsListener(), logger: testLogger)
+        #expect(try await consumer.partitionCount(topic: "five") == 5)
+        #expect(try await consumer.partitionCount(topic: "one") == 1)
+        await consumer.close()
+    }
+
     @Test("a partition starts at the offset the listener returns")
     func startingOffsets() async throws {
         let cluster = try MockCluster(brokers: 1, logger: testLogger)
@@ -246,6 +258,36 @@ struct KafkaWrapperTests {
         #expect(messages.count == 10)
         await second.close()
         await first.close()
+    }
+
+    @Test("a partition paused after delivering, then rewound with seek, delivers again from there on resume")
+    func pauseSeekResume() async throws {
+        let cluster = try MockCluster(brokers: 1, logger: testLogger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("t", partitions: 1)
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: cluster.bootstrapServers), logger: testLogger)
+        for index in 0..<10 {
+            _ = try await producer.send(ProducerMessage(topic: "t", partition: 0, value: Array("m\(index)".utf8)))
+        }
+        await producer.close()
+        let p0 = TopicPartition(topic: "t", partition: 0)
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: "g-rewind"), listener: FixedOffsetsListener(), logger: testLogger)
+        try await consumer.subscribe(topics: ["t"])
+        var first: [ConsumerMessage] = []
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while first.isEmpty && ContinuousClock.now < deadline {
+            first = try await consumer.poll(maxMessages: 3, timeout: .milliseconds(200)).messages
+        }
+        #expect(first.map(\.offset) == [0, 1, 2])
+        // The ingest service does this with messages it read while PostgreSQL was down.
+        try await consumer.pause([p0])
+        try await consumer.seek(p0, to: .exact(1))
+        let whilePaused = try await consumer.poll(maxMessages: 100, timeout: .milliseconds(500))
+        #expect(whilePaused.messages.isEmpty)
+        try await consumer.resume([p0])
+        let (again, _) = try await collect(consumer, count: 9)
+        #expect(again.map(\.offset) == Array(1..<10))
+        await consumer.close()
     }
 
     @Test("injected produce errors are retried by the idempotent producer without duplicates")
