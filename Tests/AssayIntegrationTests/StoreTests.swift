@@ -260,10 +260,6 @@ struct MonitorNotificationTests {
             defer { listener.stop() }
             // The listener connects on its own thread; keep updating until a notification arrives.
             let config = try MonitorConfig.parse(Array(#"{"name":"n","destination":{"schema":"assay"},"scorers":[]}"#.utf8))
-            let received = Task { () -> PostgresNotification? in
-                for await notification in listener.notifications where !notification.payload.isEmpty { return notification }
-                return nil
-            }
             var version: Int64 = 0
             let deadline = ContinuousClock.now.advanced(by: .seconds(30))
             while ContinuousClock.now < deadline {
@@ -272,7 +268,12 @@ struct MonitorNotificationTests {
                 let toStore = next
                 version = try await env.pool.withConnection { try MonitorStore(schema: .default).update(toStore, expectedVersion: nil, note: "test", nowNanos: 0, on: $0) }.version
                 let got = try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
-                    group.addTask { await received.value }
+                    // Iterating the stream itself ends on cancellation (awaiting another
+                    // task's value would not, and the group would wait for it forever).
+                    group.addTask {
+                        for await notification in listener.notifications where !notification.payload.isEmpty { return notification }
+                        return nil
+                    }
                     group.addTask { try await Task.sleep(for: .milliseconds(300)); return nil }
                     let first = try await group.next() ?? nil
                     group.cancelAll()
