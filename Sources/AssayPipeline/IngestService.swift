@@ -151,6 +151,8 @@ public final class IngestService: Service, Sendable {
         let deadline = ContinuousClock.now.advanced(by: settle)
         let topic = configuration.tracesTopic
         while true {
+            // Only a refusal the group's next generation can lift is worth waiting for; with
+            // PostgreSQL or the broker unreachable, leave at once.
             do {
                 let owned = try await consumer.assignment().filter { $0.topic == topic }
                 if owned.isEmpty {
@@ -160,8 +162,11 @@ public final class IngestService: Service, Sendable {
                     try await consumer.commit(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
                     return
                 }
+            } catch let error as KafkaError where error.isGroupRebalance {
+                logger.info("kafka offset commit before leaving refused while the group rebalances; rejoining to commit", metadata: ["error": "\(error)"])
             } catch {
                 logger.info("kafka offset commit before leaving failed", metadata: ["error": "\(error)"])
+                return
             }
             guard ContinuousClock.now < deadline, !Task.isCancelled else {
                 logger.info("leaving with Kafka's committed offsets behind PostgreSQL's; the next owner commits them on assignment")

@@ -61,6 +61,14 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
         )
     }
 
+    /// The group coordinator refused because the group is rebalancing or this member's
+    /// generation is gone (`REBALANCE_IN_PROGRESS`, `ILLEGAL_GENERATION`, `UNKNOWN_MEMBER_ID`):
+    /// the same commit can succeed once the member has rejoined.
+    public var isGroupRebalance: Bool {
+        [RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION, RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID]
+            .map(\.rawValue).contains(code)
+    }
+
     /// A wrapper-level misuse or configuration problem.
     static func client(_ message: String, operation: String) -> KafkaError {
         KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, name: "_INVALID_ARG", message: message, operation: operation)
