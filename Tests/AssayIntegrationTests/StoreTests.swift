@@ -252,6 +252,45 @@ struct EmbeddedMigrationTests {
 
 @Suite("Monitor notifications")
 struct MonitorNotificationTests {
+    @Test("new assessments are stored and queued once each; an id stored before keeps its first value and is not queued again")
+    func assessmentsNewIdsOnly() async throws {
+        try await Environment.with(partitions: 1) { env in
+            @Sendable func item(_ trace: String, _ value: FeedbackValue) -> NewAssessment {
+                let assessment = Assessment(
+                    assessmentID: Assessment.id(traceID: trace, spanID: nil, name: "no_error", configVersion: 1), name: "no_error",
+                    traceID: trace, spanID: nil, source: AssessmentSource(sourceType: .code, sourceID: "no_error"),
+                    createTimeMillis: 1, lastUpdateTimeMillis: 1, feedback: .value(value), rationale: "r", metadata: [:])
+                return NewAssessment(assessment: assessment, scorerName: "no_error", outcome: value.isPass ? .pass : .fail, late: false)
+            }
+            let store = BackfillStore()
+            // All new: the straight COPY.
+            let first = try await env.pool.withConnection { try store.storeAssessments([item("t3", .yes), item("t1", .yes), item("t2", .no)], windowStartNanos: 0, configVersion: 1, on: $0) }
+            #expect(first == 3)
+            // One id stored before (with another value) among new ones: the staging merge.
+            let second = try await env.pool.withConnection { try store.storeAssessments([item("t4", .yes), item("t1", .no)], windowStartNanos: 0, configVersion: 1, on: $0) }
+            #expect(second == 1)
+            // The same id twice in one call: stored once.
+            let third = try await env.pool.withConnection { try store.storeAssessments([item("t5", .yes), item("t5", .yes)], windowStartNanos: 0, configVersion: 1, on: $0) }
+            #expect(third == 1)
+            let rows = try await env.pool.withConnection { connection in
+                try connection.query("SELECT trace_id, value FROM assessments ORDER BY trace_id").map { "\(try $0.string(0))=\(try $0.optionalString(1) ?? "")" }
+            }
+            #expect(rows == [#"t1="yes""#, #"t2="no""#, #"t3="yes""#, #"t4="yes""#, #"t5="yes""#], "t1 keeps its first value")
+            let queued = try await env.pool.withConnection { connection in
+                try connection.query("SELECT message_key, schema_name, payload FROM outbox ORDER BY id").map { (try $0.string(0), try $0.string(1), try $0.string(2)) }
+            }
+            #expect(queued.map(\.0).sorted() == ["t1", "t2", "t3", "t4", "t5"], "each new assessment queued once")
+            #expect(queued.allSatisfy { $0.1 == "assessment/v1" })
+            let stored = try await env.pool.withConnection { connection in
+                try Dictionary(uniqueKeysWithValues: connection.query("SELECT trace_id, document FROM assessments").map { (try $0.string(0), try $0.string(1)) })
+            }
+            #expect(queued.allSatisfy { stored[$0.0] == $0.2 }, "the queued payload is the stored document")
+            // Within one call, queued in assessment-id order (as the merge does).
+            let firstCall = queued.prefix(3).map { Assessment.id(traceID: $0.0, spanID: nil, name: "no_error", configVersion: 1) }
+            #expect(firstCall == firstCall.sorted())
+        }
+    }
+
     @Test("a monitor update reaches a LISTENing replica as a NOTIFY on assay_monitor")
     func updateNotifies() async throws {
         try await Environment.with(partitions: 1) { env in
