@@ -293,13 +293,19 @@ public final class IngestService: Service, Sendable {
     static func decode(_ messages: [ConsumerMessage], slices: Int, limits: DecodeLimits, otlpLimits: OTLPLimits = OTLPLimits(), eventTime: EventTimePolicy,
                        nowNanos: Int64) async -> IngestBatch {
         guard slices >= 2, messages.count >= slices else {
-            return decode(messages, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)
+            var batch = decode(messages, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)
+            batch.prepareDirectCopy()
+            return batch
         }
         let size = (messages.count + slices - 1) / slices
         return await withTaskGroup(of: (Int, IngestBatch).self) { group in
             for index in 0..<slices {
                 let slice = Array(messages[min(messages.count, index * size)..<min(messages.count, (index + 1) * size)])
-                group.addTask { (index, decode(slice, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)) }
+                group.addTask {
+                    var part = decode(slice, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)
+                    part.prepareDirectCopy()
+                    return (index, part)
+                }
             }
             var parts = [IngestBatch](repeating: IngestBatch(), count: slices)
             for await (index, part) in group { parts[index] = part }

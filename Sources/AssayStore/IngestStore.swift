@@ -82,8 +82,41 @@ public struct IngestBatch: Sendable {
 
     public var isEmpty: Bool { ranges.isEmpty }
 
+    /// ``traces`` already encoded as the rows of the direct COPY into `traces` and `spans`
+    /// (see ``prepareDirectCopy()``), or nil. Encoding is most of a write's client-side
+    /// work; done while decoding, in parallel slices, it is off the one writer connection.
+    public private(set) var directCopy: DirectCopyRows?
+
+    /// COPY text for ``traces`` as they are now (each id once, delivered once). The store
+    /// uses it only when nothing in the batch was filtered or repeated; otherwise it encodes.
+    public mutating func prepareDirectCopy() {
+        var rows = DirectCopyRows()
+        for item in traces {
+            CopyTextEncoder.appendRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: 1) + [TraceRowEncoder.requestTimeText(item.trace)],
+                                      to: &rows.traces)
+            for span in item.trace.spans {
+                CopyTextEncoder.appendRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID), to: &rows.spans)
+            }
+            rows.traceCount += 1
+            rows.spanCount += item.trace.spans.count
+        }
+        directCopy = rows
+    }
+
     /// Appends a batch decoded from the messages that followed this one's.
     public mutating func append(_ other: IngestBatch) {
+        // Encoded rows stay valid only if both halves have them (or one has no traces).
+        switch (directCopy, other.directCopy) {
+        case (var mine?, let theirs?):
+            mine.append(theirs)
+            directCopy = mine
+        case (nil, _) where traces.isEmpty && deadLetters.isEmpty && fragments.isEmpty && ranges.isEmpty:
+            directCopy = other.directCopy
+        case (_?, nil) where other.traces.isEmpty:
+            break
+        default:
+            directCopy = nil
+        }
         traces += other.traces
         fragments += other.fragments
         deadLetters += other.deadLetters
@@ -94,6 +127,23 @@ public struct IngestBatch: Sendable {
                 ranges[partition] = range
             }
         }
+    }
+}
+
+/// Traces and spans as COPY text rows for ``IngestStore``'s direct COPY.
+public struct DirectCopyRows: Sendable, Equatable {
+    public var traces: [UInt8] = []
+    public var spans: [UInt8] = []
+    public var traceCount = 0
+    public var spanCount = 0
+
+    public init() {}
+
+    mutating func append(_ other: DirectCopyRows) {
+        traces += other.traces
+        spans += other.spans
+        traceCount += other.traceCount
+        spanCount += other.spanCount
     }
 }
 
@@ -156,7 +206,9 @@ public struct IngestStore: Sendable {
             try advanceWatermarks(traces.map { ($0.source.partition, $0.trace.requestTimeNanos) }
                 + fragments.compactMap { item in item.fragment.earliestStartTimeNanos.map { (item.source.partition, $0) } }, on: connection)
             if !traces.isEmpty {
-                let counts = try insertTraces(traces, on: connection)
+                // Pre-encoded rows describe the whole batch: usable only when nothing was skipped.
+                let encoded = traces.count == batch.traces.count ? batch.directCopy : nil
+                let counts = try insertTraces(traces, encoded: encoded, on: connection)
                 result.tracesInserted = counts.inserted
                 result.traceRepeats = counts.repeats
                 result.spansInserted = counts.spans
@@ -322,7 +374,7 @@ public struct IngestStore: Sendable {
 
     /// `spansStored`: the traces' spans are already in `spans` (an assembled OTLP trace), so
     /// the direct COPY, which would conflict on them every time, is not tried.
-    private func insertTraces(_ traces: [(trace: Trace, source: SourcePosition)], spansStored: Bool = false,
+    private func insertTraces(_ traces: [(trace: Trace, source: SourcePosition)], spansStored: Bool = false, encoded: DirectCopyRows? = nil,
                               on connection: PostgresConnection) throws -> (inserted: Int, repeats: Int, spans: Int) {
         // One row per trace id within the batch (the first one wins, like across batches);
         // repeats are counted so `deliveries` says how often an id was published.
@@ -339,7 +391,8 @@ public struct IngestStore: Sendable {
             }
         }
         let repeatsWithinBatch = occurrences.reduce(0) { $0 + $1 - 1 }
-        if !spansStored, let spans = try copyNewTraces(unique, occurrences: occurrences, on: connection) {
+        let usable = encoded.flatMap { $0.traceCount == unique.count && repeatsWithinBatch == 0 ? $0 : nil }
+        if !spansStored, let spans = try copyNewTraces(unique, occurrences: occurrences, encoded: usable, on: connection) {
             return (unique.count, repeatsWithinBatch, spans)
         }
         // Empty first: one transaction may stage twice (a batch's MLflow traces, then the OTLP
@@ -371,21 +424,28 @@ public struct IngestStore: Sendable {
     /// conflict (an id published again, a span id twice) rolls back to the savepoint and
     /// returns nil; the caller then stages and merges, which counts repeats. Returns the
     /// spans inserted.
-    private func copyNewTraces(_ unique: [(trace: Trace, source: SourcePosition)], occurrences: [Int], on connection: PostgresConnection) throws -> Int? {
+    private func copyNewTraces(_ unique: [(trace: Trace, source: SourcePosition)], occurrences: [Int], encoded: DirectCopyRows? = nil,
+                               on connection: PostgresConnection) throws -> Int? {
         try connection.executeScript("SAVEPOINT copy_new_traces")
         do {
-            _ = try connection.copyFrom(Self.copyTraces) { writer in
-                for (index, item) in unique.enumerated() {
-                    try writer.writeRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: occurrences[index])
-                        + [TraceRowEncoder.requestTimeText(item.trace)])
-                }
-            }
             var spans = 0
-            _ = try connection.copyFrom(Self.copySpans) { writer in
-                for item in unique {
-                    for span in item.trace.spans {
-                        try writer.writeRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID))
-                        spans += 1
+            if let encoded {
+                _ = try connection.copyFrom(Self.copyTraces) { writer in try writer.writeRaw(encoded.traces) }
+                _ = try connection.copyFrom(Self.copySpans) { writer in try writer.writeRaw(encoded.spans) }
+                spans = encoded.spanCount
+            } else {
+                _ = try connection.copyFrom(Self.copyTraces) { writer in
+                    for (index, item) in unique.enumerated() {
+                        try writer.writeRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: occurrences[index])
+                            + [TraceRowEncoder.requestTimeText(item.trace)])
+                    }
+                }
+                _ = try connection.copyFrom(Self.copySpans) { writer in
+                    for item in unique {
+                        for span in item.trace.spans {
+                            try writer.writeRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID))
+                            spans += 1
+                        }
                     }
                 }
             }

@@ -144,6 +144,33 @@ struct StoreTests {
         }
     }
 
+    @Test("rows COPYed from text encoded while decoding are the rows encoded at write time")
+    func preEncodedRows() async throws {
+        try await Environment.with(partitions: 1) { env in
+            var traces = try Self.traces(40, seed: 21)
+            traces[3].requestPreview = "tab\tnew\nline \\ back\u{0}nul"
+            /// Every stored column but the ingest time, per trace and per span, in a fixed order.
+            @Sendable func dump(_ connection: PostgresConnection) throws -> [String] {
+                try connection.query("SELECT (to_jsonb(t) - 'ingested_at')::text FROM traces t ORDER BY trace_id").map { try $0.string(0) }
+                    + connection.query("SELECT to_jsonb(s)::text FROM spans s ORDER BY trace_id, span_id").map { try $0.string(0) }
+            }
+            var prepared = Self.batch(traces, firstOffset: 0)
+            prepared.prepareDirectCopy()
+            #expect(prepared.directCopy?.traceCount == 40)
+            let first = prepared
+            let written = try await env.pool.withConnection { try IngestStore(groupID: "a").write(first, on: $0) }
+            #expect(written.tracesInserted == 40)
+            let fromPrepared = try await env.pool.withConnection { try dump($0) }
+            _ = try await env.pool.withConnection { try $0.executeScript("TRUNCATE traces, spans") }
+            let plain = Self.batch(traces, firstOffset: 0)
+            #expect(plain.directCopy == nil)
+            _ = try await env.pool.withConnection { try IngestStore(groupID: "b").write(plain, on: $0) }
+            let fromPlain = try await env.pool.withConnection { try dump($0) }
+            #expect(fromPrepared.count == 40 + traces.reduce(0) { $0 + $1.spans.count })
+            #expect(fromPrepared == fromPlain)
+        }
+    }
+
     @Test("stored rows keep exact times, sanitised NULs, decoded span inputs and the root span")
     func storedShape() async throws {
         try await Environment.with(partitions: 1) { env in
