@@ -364,7 +364,7 @@ public final class IngestService: Service, Sendable {
                     return result
                 }
                 if !paused.isEmpty {
-                    try await consumer.resume(paused)
+                    try await resumeAfterOutage(consumer)
                     paused = []
                     logger.info("PostgreSQL is back; partitions resumed")
                 }
@@ -374,7 +374,7 @@ public final class IngestService: Service, Sendable {
                 // one and keep them as dead letters, so they cannot stall the partition.
                 logger.warning("batch rejected by PostgreSQL; writing its messages one by one", metadata: ["error": "\(error)"])
                 let result = try await writeIndividually(pending)
-                if !paused.isEmpty { try await consumer.resume(paused) }
+                if !paused.isEmpty { try await resumeAfterOutage(consumer) }
                 return result
             } catch {
                 statistics.withLock { $0.writeRetries += 1 }
@@ -384,6 +384,8 @@ public final class IngestService: Service, Sendable {
                     return nil
                 }
                 if paused.isEmpty {
+                    // Partitions assigned from now on start paused too (before any fetch).
+                    try await consumer.pauseNewAssignments(true)
                     paused = Array(try await consumer.assignment())
                     try await consumer.pause(paused)
                     logger.warning("PostgreSQL write failed; partitions paused, retrying with backoff", metadata: ["error": "\(error)"])
@@ -426,12 +428,20 @@ public final class IngestService: Service, Sendable {
                     }
                     if pending.isEmpty {
                         // Every partition of the batch moved to another replica.
-                        if !paused.isEmpty { try await consumer.resume(paused) }
+                        if !paused.isEmpty { try await resumeAfterOutage(consumer) }
                         return IngestWriteResult()
                     }
                 }
             }
         }
+    }
+
+    /// Ends the pause of a database outage: new assignments start unpaused again, and every
+    /// paused partition resumes, also those assigned during the outage (whose assignment
+    /// event the main loop may have taken).
+    private func resumeAfterOutage(_ consumer: KafkaConsumer) async throws {
+        try await consumer.pauseNewAssignments(false)
+        try await consumer.resume(Array(try await consumer.pausedPartitions()))
     }
 
     /// Writes each message of a batch in its own transaction; a message PostgreSQL refuses

@@ -349,6 +349,18 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// While on, partitions assigned in a rebalance start paused (and stay paused until
+    /// ``resume(_:)``): for a consumer that must not take new messages, e.g. while its
+    /// database is down. Pausing after the assignment event instead would race the first fetch.
+    public func pauseNewAssignments(_ on: Bool) async throws {
+        try await thread.run { [context] in context.pausingNewAssignments = on }
+    }
+
+    /// The partitions this consumer has paused (and not resumed).
+    public func pausedPartitions() async throws -> Set<TopicPartition> {
+        try await thread.run { [context] in context.paused }
+    }
+
     /// Resumes partitions this consumer paused. Partitions that are not paused are left
     /// alone: resuming an unpaused partition can rewind it in librdkafka 2.0.2 (#4636).
     public func resume(_ partitions: [TopicPartition]) async throws {
@@ -437,6 +449,9 @@ final class ConsumerContext: RDKafkaCallbackContext, @unchecked Sendable {
     /// Per assigned partition, the offset after the last message delivered since assignment
     /// (librdkafka's own position can outlive a revocation).
     var readUpTo: [TopicPartition: Int64] = [:]
+    /// Partitions assigned while this is set are paused inside the rebalance callback, before
+    /// any fetch can deliver from them (see ``KafkaConsumer/pauseNewAssignments(_:)``).
+    var pausingNewAssignments = false
     /// The listener's offsets could not be committed on the last revocation (the broker
     /// refuses commits while a rebalance completes); cleared by a successful ``KafkaConsumer/commit(_:)``.
     var revocationCommitFailed = false
@@ -481,6 +496,15 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         consumer.endReached = [:]
         consumer.readUpTo = [:]
         consumer.paused.subtract(elements)
+        if consumer.pausingNewAssignments, assignErr == RD_KAFKA_RESP_ERR_NO_ERROR, let partitions, !elements.isEmpty {
+            // Nothing has been fetched for them yet, so nothing from them can be delivered.
+            let pauseErr = rd_kafka_pause_partitions(handle, partitions)
+            if pauseErr == RD_KAFKA_RESP_ERR_NO_ERROR {
+                consumer.paused.formUnion(elements)
+            } else {
+                consumer.pendingEvents.append(.error(KafkaError(pauseErr, operation: "pause on assignment")))
+            }
+        }
         consumer.pendingEvents.append(.assigned(resolved))
         consumer.logger.info("partitions assigned", metadata: ["kafka.partitions": "\(elements.map(\.description).sorted())"])
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:

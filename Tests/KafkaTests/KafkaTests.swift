@@ -290,6 +290,38 @@ struct KafkaWrapperTests {
         await consumer.close()
     }
 
+    @Test("while pausing new assignments, assigned partitions deliver nothing until resumed")
+    func pauseNewAssignments() async throws {
+        let cluster = try MockCluster(brokers: 1, logger: testLogger)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("t", partitions: 2)
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: cluster.bootstrapServers), logger: testLogger)
+        for index in 0..<6 {
+            _ = try await producer.send(ProducerMessage(topic: "t", partition: Int32(index % 2), value: Array("m\(index)".utf8)))
+        }
+        await producer.close()
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: "g-pause-new"), listener: FixedOffsetsListener(), logger: testLogger)
+        try await consumer.pauseNewAssignments(true)
+        try await consumer.subscribe(topics: ["t"])
+        var delivered: [ConsumerMessage] = []
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while try await consumer.assignment().isEmpty, ContinuousClock.now < deadline {
+            delivered += try await consumer.poll(maxMessages: 100, timeout: .milliseconds(200)).messages
+        }
+        // Long enough for fetches to have returned had the partitions not been paused.
+        delivered += try await consumer.poll(maxMessages: 100, timeout: .seconds(1)).messages
+        let assigned = try await consumer.assignment()
+        #expect(assigned.count == 2)
+        #expect(delivered.isEmpty, "nothing delivered from partitions paused at assignment")
+        #expect(try await consumer.pausedPartitions() == assigned)
+        try await consumer.pauseNewAssignments(false)
+        try await consumer.resume(Array(try await consumer.pausedPartitions()))
+        let (messages, _) = try await collect(consumer, count: 6)
+        #expect(messages.count == 6)
+        #expect(try await consumer.pausedPartitions().isEmpty)
+        await consumer.close()
+    }
+
     @Test("injected produce errors are retried by the idempotent producer without duplicates")
     func producerRetriesInjectedErrors() async throws {
         let cluster = try MockCluster(brokers: 1, logger: testLogger)
