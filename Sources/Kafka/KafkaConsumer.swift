@@ -302,8 +302,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             for (_, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 throw KafkaError(err, operation: "seek \(tp)")
             }
-            context.readUpTo[tp] = nil
-            context.endReached[tp] = nil
+            context.forgetReads(of: [tp])
         }
     }
 
@@ -327,8 +326,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             let assignErr = rd_kafka_assign(handle, list.pointer)
             if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(assignErr, operation: "restart \(tp)") }
             context.startOffsets[tp] = offset
-            context.readUpTo[tp] = nil
-            context.endReached[tp] = nil
+            context.forgetReads(of: [tp])
             let stillPaused = context.paused.filter { $0 != tp }
             context.paused.remove(tp)
             if !stillPaused.isEmpty {
@@ -456,6 +454,20 @@ final class ConsumerContext: RDKafkaCallbackContext, @unchecked Sendable {
     /// refuses commits while a rebalance completes); cleared by a successful ``KafkaConsumer/commit(_:)``.
     var revocationCommitFailed = false
 
+    /// Forgets what was read from `partitions` since their assignment (after a revocation, a
+    /// seek or a restart the next read starts a new record); all partitions when nil.
+    func forgetReads(of partitions: [TopicPartition]? = nil) {
+        guard let partitions else {
+            endReached.removeAll()
+            readUpTo.removeAll()
+            return
+        }
+        for tp in partitions {
+            endReached[tp] = nil
+            readUpTo[tp] = nil
+        }
+    }
+
     init(logger: Logger, listener: ConsumerRebalanceListener) {
         self.listener = listener
         super.init(logger: logger)
@@ -493,8 +505,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         }
         consumer.assignment = Set(elements)
         consumer.startOffsets = resolved
-        consumer.endReached = [:]
-        consumer.readUpTo = [:]
+        consumer.forgetReads()
         consumer.paused.subtract(elements)
         if consumer.pausingNewAssignments, assignErr == RD_KAFKA_RESP_ERR_NO_ERROR, let partitions, !elements.isEmpty {
             // Nothing has been fetched for them yet, so nothing from them can be delivered.
@@ -522,10 +533,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         rd_kafka_assign(handle, nil)
         consumer.assignment.subtract(elements)
         consumer.paused.subtract(elements)
-        for tp in elements {
-            consumer.endReached[tp] = nil
-            consumer.readUpTo[tp] = nil
-        }
+        consumer.forgetReads(of: elements)
         consumer.pendingEvents.append(.revoked(elements))
         consumer.logger.info("partitions revoked", metadata: ["kafka.partitions": "\(elements.map(\.description).sorted())"])
     default:
@@ -533,8 +541,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         rd_kafka_assign(handle, nil)
         consumer.assignment.removeAll()
         consumer.paused.removeAll()
-        consumer.endReached.removeAll()
-        consumer.readUpTo.removeAll()
+        consumer.forgetReads()
         consumer.pendingEvents.append(.error(KafkaError(err, operation: "rebalance")))
     }
 }
