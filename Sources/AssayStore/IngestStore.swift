@@ -62,7 +62,10 @@ public struct DeadLetter: Sendable, Equatable {
 
 /// Everything decoded from one poll, to be made durable in one transaction.
 public struct IngestBatch: Sendable {
-    public var traces: [(trace: Trace, source: SourcePosition)] = []
+    /// Changing the traces drops ``directCopy``, which described them.
+    public var traces: [(trace: Trace, source: SourcePosition)] = [] {
+        didSet { directCopy = nil }
+    }
     /// OTLP spans grouped by trace, to be assembled with spans from other messages.
     public var fragments: [(fragment: TraceFragment, source: SourcePosition)] = []
     public var deadLetters: [DeadLetter] = []
@@ -87,8 +90,9 @@ public struct IngestBatch: Sendable {
     /// work; done while decoding, in parallel slices, it is off the one writer connection.
     public private(set) var directCopy: DirectCopyRows?
 
-    /// COPY text for ``traces`` as they are now (each id once, delivered once). The store
-    /// uses it only when nothing in the batch was filtered or repeated; otherwise it encodes.
+    /// COPY text for ``traces`` as they are now (each delivered once); dropped when they
+    /// change. The store uses it only when it writes every trace of the batch and no id
+    /// repeats within it; otherwise it encodes.
     public mutating func prepareDirectCopy() {
         var rows = DirectCopyRows()
         for item in traces {
@@ -105,19 +109,21 @@ public struct IngestBatch: Sendable {
 
     /// Appends a batch decoded from the messages that followed this one's.
     public mutating func append(_ other: IngestBatch) {
-        // Encoded rows stay valid only if both halves have them (or one has no traces).
+        // Encoded rows stay valid if both halves have them, or the half without has no traces.
+        let merged: DirectCopyRows?
         switch (directCopy, other.directCopy) {
         case (var mine?, let theirs?):
             mine.append(theirs)
-            directCopy = mine
-        case (nil, _) where traces.isEmpty && deadLetters.isEmpty && fragments.isEmpty && ranges.isEmpty:
-            directCopy = other.directCopy
-        case (_?, nil) where other.traces.isEmpty:
-            break
+            merged = mine
+        case (nil, let theirs) where traces.isEmpty:
+            merged = theirs
+        case (let mine, nil) where other.traces.isEmpty:
+            merged = mine
         default:
-            directCopy = nil
+            merged = nil
         }
         traces += other.traces
+        directCopy = merged
         fragments += other.fragments
         deadLetters += other.deadLetters
         for (partition, range) in other.ranges {
@@ -391,7 +397,7 @@ public struct IngestStore: Sendable {
             }
         }
         let repeatsWithinBatch = occurrences.reduce(0) { $0 + $1 - 1 }
-        let usable = encoded.flatMap { $0.traceCount == unique.count && repeatsWithinBatch == 0 ? $0 : nil }
+        let usable = repeatsWithinBatch == 0 ? encoded : nil
         if !spansStored, let spans = try copyNewTraces(unique, occurrences: occurrences, encoded: usable, on: connection) {
             return (unique.count, repeatsWithinBatch, spans)
         }
