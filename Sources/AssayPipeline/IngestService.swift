@@ -158,8 +158,7 @@ public final class IngestService: Service, Sendable {
                 if owned.isEmpty {
                     guard try await consumer.revocationCommitPending() else { return }
                 } else {
-                    let stored = try await pool.withConnection { [store] in try store.storedOffsets(topic: topic, partitions: owned.map(\.partition), on: $0) }
-                    try await consumer.commit(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
+                    try await commitStoredOffsets(of: Array(owned), consumer: consumer)
                     return
                 }
             } catch let error as KafkaError where error.isGroupRebalance {
@@ -174,6 +173,16 @@ public final class IngestService: Service, Sendable {
             }
             _ = try? await consumer.poll(maxMessages: 500, timeout: .milliseconds(200))
         }
+    }
+
+    /// Commits to Kafka the offsets PostgreSQL has stored for these partitions (of the traces
+    /// topic; others are ignored).
+    private func commitStoredOffsets(of partitions: [TopicPartition], consumer: KafkaConsumer) async throws {
+        let topic = configuration.tracesTopic
+        let numbers = partitions.filter { $0.topic == topic }.map(\.partition)
+        guard !numbers.isEmpty else { return }
+        let stored = try await pool.withConnection { [store] in try store.storedOffsets(topic: topic, partitions: numbers, on: $0) }
+        try await consumer.commit(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
     }
 
     /// Registers every partition of the traces topic (as the broker lists them) for the
@@ -353,7 +362,9 @@ public final class IngestService: Service, Sendable {
     private func writeDurably(_ batch: IngestBatch, consumer: KafkaConsumer) async throws -> IngestWriteResult? {
         var pending = batch
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
-        var paused: [TopicPartition] = []
+        // Whether this write paused the consumer for a database outage (ended by
+        // ``resumeAfterOutage(_:)`` on every way out but shutdown).
+        var outage = false
         while true {
             do {
                 let toWrite = pending
@@ -363,9 +374,8 @@ public final class IngestService: Service, Sendable {
                     metrics.batchWritten(started.duration(to: .now))
                     return result
                 }
-                if !paused.isEmpty {
+                if outage {
                     try await resumeAfterOutage(consumer)
-                    paused = []
                     logger.info("PostgreSQL is back; partitions resumed")
                 }
                 return result
@@ -374,7 +384,7 @@ public final class IngestService: Service, Sendable {
                 // one and keep them as dead letters, so they cannot stall the partition.
                 logger.warning("batch rejected by PostgreSQL; writing its messages one by one", metadata: ["error": "\(error)"])
                 let result = try await writeIndividually(pending)
-                if !paused.isEmpty { try await resumeAfterOutage(consumer) }
+                if outage { try await resumeAfterOutage(consumer) }
                 return result
             } catch {
                 statistics.withLock { $0.writeRetries += 1 }
@@ -383,11 +393,12 @@ public final class IngestService: Service, Sendable {
                     logger.warning("shutting down with an unwritten batch; it stays uncommitted and will be read again", metadata: ["error": "\(error)"])
                     return nil
                 }
-                if paused.isEmpty {
-                    // Partitions assigned from now on start paused too (before any fetch).
+                if !outage {
+                    // Partitions assigned from now on start paused too, inside the rebalance
+                    // callback, before anything is fetched from them.
                     try await consumer.pauseNewAssignments(true)
-                    paused = Array(try await consumer.assignment())
-                    try await consumer.pause(paused)
+                    try await consumer.pause(Array(try await consumer.assignment()))
+                    outage = true
                     logger.warning("PostgreSQL write failed; partitions paused, retrying with backoff", metadata: ["error": "\(error)"])
                 }
                 // Wait, but keep serving the group (paused partitions deliver nothing).
@@ -395,40 +406,33 @@ public final class IngestService: Service, Sendable {
                 let deadline = ContinuousClock.now.advanced(by: wait)
                 while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully {
                     let idle = try await consumer.poll(maxMessages: 1, timeout: min(wait, .milliseconds(200)))
-                    let revoked = Set(idle.events.flatMap { event -> [PartitionKey] in
-                        if case .revoked(let partitions) = event { return partitions.map { PartitionKey(topic: $0.topic, partition: $0.partition) } }
-                        return []
-                    })
-                    if !revoked.isEmpty {
-                        pending = pending.dropping(revoked)
-                        paused.removeAll { revoked.contains(PartitionKey(topic: $0.topic, partition: $0.partition)) }
-                    }
                     for event in idle.events {
-                        if case .assigned(let assigned) = event {
-                            // New partitions join the pause until the database is back.
-                            let fresh = Array(assigned.keys)
-                            try await consumer.pause(fresh)
-                            paused += fresh
+                        switch event {
+                        case .revoked(let partitions):
+                            pending = pending.dropping(Set(partitions.map { PartitionKey(topic: $0.topic, partition: $0.partition) }))
+                        case .assigned:
                             topicRegistrationDue.withLock { $0 = true }
+                        default:
+                            break
                         }
                     }
-                    // A partition assigned inside this poll can deliver before it is paused.
-                    // Nothing here writes those messages, so rewind the partition to the first
-                    // of them: on resume it is read again from there, not skipped.
+                    // Should a message still arrive (one fetched before its partition was
+                    // paused), nothing here writes it: pause its partition and rewind it to the
+                    // first such message, so on resume it is read again, not skipped.
                     var firstUnwritten: [TopicPartition: Int64] = [:]
                     for message in idle.messages {
                         firstUnwritten[message.topicPartition] = min(firstUnwritten[message.topicPartition] ?? .max, message.offset)
                     }
-                    for (tp, offset) in firstUnwritten.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
-                        if !paused.contains(tp) {
-                            try await consumer.pause([tp])
-                            paused.append(tp)
+                    if !firstUnwritten.isEmpty {
+                        let alreadyPaused = try await consumer.pausedPartitions()
+                        for (tp, offset) in firstUnwritten.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+                            if !alreadyPaused.contains(tp) { try await consumer.pause([tp]) }
+                            try await consumer.seek(tp, to: .exact(offset))
                         }
-                        try await consumer.seek(tp, to: .exact(offset))
                     }
                     if pending.isEmpty {
                         // Every partition of the batch moved to another replica.
-                        if !paused.isEmpty { try await resumeAfterOutage(consumer) }
+                        try await resumeAfterOutage(consumer)
                         return IngestWriteResult()
                     }
                 }
@@ -517,10 +521,7 @@ public final class IngestService: Service, Sendable {
             // not at assignment: a write in flight then has finished since, and its offsets
             // must not be committed backwards.
             do {
-                let topic = configuration.tracesTopic
-                let assigned = partitions.keys.filter { $0.topic == topic }.map(\.partition)
-                let stored = try await pool.withConnection { [store] in try store.storedOffsets(topic: topic, partitions: assigned, on: $0) }
-                try await consumer.commit(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
+                try await commitStoredOffsets(of: Array(partitions.keys), consumer: consumer)
             } catch {
                 logger.info("kafka offset commit after assignment failed; will commit with the next batch", metadata: ["error": "\(error)"])
             }
