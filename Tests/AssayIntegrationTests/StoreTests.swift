@@ -324,34 +324,40 @@ struct MonitorNotificationTests {
             let listener = PostgresListener(configuration: try AssayDatabase.configuration(url: env.database.url, schema: .default),
                                             channels: [MonitorStore.channel], logger: quietLogger)
             defer { listener.stop() }
-            // The listener connects on its own thread; keep updating until a notification arrives.
+            // The listener connects on its own thread, so an early update can go unheard: keep
+            // updating until a notification arrives. One task iterates the stream for the whole
+            // test, because cancelling a task that awaits an AsyncStream finishes the stream (an
+            // earlier version raced a fresh iteration against each update and, once the first
+            // race was lost, could never hear anything again).
             let config = try MonitorConfig.parse(Array(#"{"name":"n","destination":{"schema":"assay"},"scorers":[]}"#.utf8))
-            var version: Int64 = 0
-            let deadline = ContinuousClock.now.advanced(by: .seconds(30))
-            while ContinuousClock.now < deadline {
-                var next = config
-                next.sampleRate = Double(version % 10) / 10
-                let toStore = next
-                version = try await env.pool.withConnection { try MonitorStore(schema: .default).update(toStore, expectedVersion: nil, note: "test", nowNanos: 0, on: $0) }.version
-                let got = try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
-                    // Iterating the stream itself ends on cancellation (awaiting another
-                    // task's value would not, and the group would wait for it forever).
-                    group.addTask {
-                        for await notification in listener.notifications where !notification.payload.isEmpty { return notification }
-                        return nil
+            let pool = env.pool
+            let got = try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
+                group.addTask {
+                    for await notification in listener.notifications where !notification.payload.isEmpty { return notification }
+                    return nil
+                }
+                group.addTask {
+                    var version: Int64 = 0
+                    let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+                    while ContinuousClock.now < deadline {
+                        var next = config
+                        next.sampleRate = Double(version % 10) / 10
+                        let toStore = next
+                        version = try await pool.withConnection { try MonitorStore(schema: .default).update(toStore, expectedVersion: nil, note: "test", nowNanos: 0, on: $0) }.version
+                        try await Task.sleep(for: .milliseconds(300))
                     }
-                    group.addTask { try await Task.sleep(for: .milliseconds(300)); return nil }
-                    let first = try await group.next() ?? nil
-                    group.cancelAll()
-                    return first
+                    return nil
                 }
-                if let got {
-                    #expect(got.channel == MonitorStore.channel)
-                    #expect(got.payload.hasPrefix("assay:"), "payload names the schema and version: \(got.payload)")
-                    return
-                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
             }
-            Issue.record("no notification within 30 s")
+            guard let got else {
+                Issue.record("no notification within 30 s")
+                return
+            }
+            #expect(got.channel == MonitorStore.channel)
+            #expect(got.payload.hasPrefix("assay:"), "payload names the schema and version: \(got.payload)")
         }
     }
 }
