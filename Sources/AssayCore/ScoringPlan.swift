@@ -32,6 +32,14 @@ public struct ScoringPlan: Sendable {
         config.scorers.map(rate(of:)).max() ?? 0
     }
 
+    /// Whether a window under this config may be scored while it is still open, trace by
+    /// trace as they are stored, leaving only the rest to its close. Not when the monitor is
+    /// paused or has no scorer, and not when a scorer has a `max_per_window` cap: the cap
+    /// keeps the lowest-ρ traces of the whole window, known only once the window has closed.
+    public var scoresOpenWindows: Bool {
+        !config.paused && !config.scorers.isEmpty && config.scorers.allSatisfy { $0.maxPerWindow == nil }
+    }
+
     /// Whether `scorer` runs on a trace. `subject` is consulted only when the trace is
     /// sampled and the scorer has a filter; `selectedSoFar` is how many traces this scorer
     /// already took in this window (for the cap).

@@ -49,13 +49,13 @@ public struct DashboardStore: Sendable {
     /// The newest `limit` closed windows, newest first, each with its scorers' summaries.
     public func windows(limit: Int, on connection: PostgresConnection) throws -> [DashboardWindow] {
         let limit = min(max(1, limit), Self.maxWindows)
-        let rows = try connection.query("\(Self.windowColumns) ORDER BY w.window_start_ns DESC LIMIT $1", [.text(String(limit))])
+        let rows = try connection.query("\(Self.windowColumns) WHERE w.state <> 'open' ORDER BY w.window_start_ns DESC LIMIT $1", [.text(String(limit))])
         return try attachSummaries(rows.map(Self.window), on: connection)
     }
 
     /// One window with its summaries, or nil when no such window was closed.
     public func window(startNanos: Int64, on connection: PostgresConnection) throws -> DashboardWindow? {
-        let rows = try connection.query("\(Self.windowColumns) WHERE w.window_start_ns = $1", [.text(String(startNanos))])
+        let rows = try connection.query("\(Self.windowColumns) WHERE w.window_start_ns = $1 AND w.state <> 'open'", [.text(String(startNanos))])
         return try attachSummaries(rows.map(Self.window), on: connection).first
     }
 
@@ -107,6 +107,8 @@ public struct DashboardStore: Sendable {
         return WindowDetail(window: window, query: applied, matchingTraces: total, traces: traces)
     }
 
+    /// Open windows (rows made by scoring ahead of the close) are not listed: a window is
+    /// shown once it has closed.
     static let windowColumns = """
         SELECT w.window_start_ns, w.window_end_ns, w.config_version, w.state, w.late_traces,
                (extract(epoch FROM w.closed_at) * 1000)::bigint, (extract(epoch FROM w.scored_at) * 1000)::bigint,
@@ -283,8 +285,8 @@ public struct DashboardStore: Sendable {
         }
         let windows = try connection.query(
             """
-            SELECT count(*) FILTER (WHERE state = 'closed'), count(*) FILTER (WHERE state <> 'closed'),
-                   max(window_end_ns) FILTER (WHERE state <> 'closed')
+            SELECT count(*) FILTER (WHERE state = 'closed'), count(*) FILTER (WHERE state IN ('scored', 'paused')),
+                   max(window_end_ns) FILTER (WHERE state IN ('scored', 'paused'))
             FROM windows
             """)[0]
         let unscored = try connection.query("SELECT count(*) FROM traces WHERE scored_at IS NULL")[0].int(0)

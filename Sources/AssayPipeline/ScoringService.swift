@@ -42,6 +42,12 @@ public struct ScoringConfiguration: Sendable {
     public var regressionRule: RegressionRule? = RegressionRule()
     /// Where the scoring metrics go (the process-wide swift-metrics backend by default).
     public var metrics: AssayMetrics = .global
+    /// Score a window's traces as they are stored, before it closes, so that its close has
+    /// only the rest (and the summaries) to do. Windows whose monitor version caps a scorer
+    /// (`max_per_window`) are scored at their close only, and OTLP traces always are.
+    public var scoreOpenWindows = true
+    /// Chunks one pass over an open window takes before it looks for closable windows again.
+    public var openWindowChunksPerPass = 8
 
     public init(owner: String) {
         self.owner = owner
@@ -59,6 +65,9 @@ public struct ScoringStatistics: Sendable, Equatable {
     public var configVersion: Int64?
     /// `alert/v1` regression events this replica raised.
     public var regressionAlerts = 0
+    /// Passes over windows still open, and the traces they handled.
+    public var openWindowPasses = 0
+    public var tracesHandledWhileOpen = 0
 
     public init() {}
 }
@@ -68,7 +77,9 @@ public struct ScoringStatistics: Sendable, Equatable {
 /// Every replica runs one; they share the work through PostgreSQL: a window is closed by
 /// whichever replica sees it first (`windows` row), then processed by the holder of its
 /// lease, chunk by chunk (`ScoringStore`). Traces that arrive after their window was scored
-/// are handled by a later pass over the same window, flagged late.
+/// are handled by a later pass over the same window, flagged late. Before a window closes,
+/// passes over it score the traces stored so far (``ScoringConfiguration/scoreOpenWindows``),
+/// so the pass at its close is short whatever the window's size.
 ///
 /// The watermark is the minimum over partitions of the newest event time, ignoring
 /// partitions idle for `idleTimeout`; when every partition is idle it follows the clock
@@ -188,10 +199,6 @@ public final class ScoringService: Service, Sendable {
             try await pool.withConnection { try store.closeWindows(starts, widthNanos: spec.widthNanos, configVersion: version.version, on: $0) }
             candidates += starts.map { ($0, version) }
         }
-        guard !candidates.isEmpty else {
-            return (false, latest.config.paused ? "monitor '\(latest.config.name)' is paused: storing every trace, scoring nothing" : nil)
-        }
-
         var worked = false
         for candidate in candidates.sorted(by: { $0.start < $1.start }) {
             if Task.isShuttingDownGracefully { break }
@@ -203,7 +210,43 @@ public final class ScoringService: Service, Sendable {
             try await process(window)
             worked = true
         }
+        if configuration.scoreOpenWindows && !Task.isShuttingDownGracefully,
+           try await scoreOpenWindows(of: latest, watermark: watermark, nowNanos: progress.nowNanos) > 0 {
+            worked = true
+        }
+        if !worked && candidates.isEmpty && latest.config.paused {
+            return (false, "monitor '\(latest.config.name)' is paused: storing every trace, scoring nothing")
+        }
         return (worked, nil)
+    }
+
+    /// Scores the traces stored so far in the newest version's windows that cannot close
+    /// yet; returns how many traces were handled. Only windows that have begun by the
+    /// database's clock (a trace stamped in the future does not open its window early), and
+    /// only under the newest version, once it is in force: an open window keeps the version
+    /// it was opened under (``ScoringStore/openWindow(startNanos:widthNanos:configVersion:on:)``).
+    private func scoreOpenWindows(of latest: MonitorVersion, watermark: Int64, nowNanos: Int64) async throws -> Int {
+        guard ScoringPlan(config: latest.config).scoresOpenWindows else { return 0 }
+        let store = self.store
+        let width = latest.config.window.widthNanos
+        let closableBy = watermark &- latest.config.window.allowedLatenessNanos
+        let from = max(latest.effectiveFromNanos, ScoringStore.floor(closableBy, width))
+        let (end, overflow) = ScoringStore.floor(nowNanos, width).addingReportingOverflow(width)
+        let before = overflow ? Int64.max : end
+        let starts = try await pool.withConnection { try store.windowsWithUnscoredTraces(widthNanos: width, from: from, before: before, limit: 4, on: $0) }
+        var handled = 0
+        for start in starts {
+            if Task.isShuttingDownGracefully { break }
+            let version = latest.version
+            guard try await pool.withConnection({ try store.openWindow(startNanos: start, widthNanos: width, configVersion: version, on: $0) }) else { continue }
+            let owner = configuration.owner
+            let lease = configuration.leaseSeconds
+            guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
+                continue  // another replica is on it
+            }
+            handled += try await process(window)
+        }
+        return handled
     }
 
     /// The watermark of DESIGN invariant 5, never ahead of the database clock.
@@ -213,7 +256,13 @@ public final class ScoringService: Service, Sendable {
 
     // MARK: - One window
 
-    private func process(_ window: ClaimedWindow) async throws {
+    /// One pass over a window; returns the traces it handled. A closed window's pass handles
+    /// every trace left and publishes the summaries (``ScoringStore/finishWindow``). An open
+    /// window's pass takes up to ``ScoringConfiguration/openWindowChunksPerPass`` chunks of
+    /// the traces stored so far, leaves OTLP traces (more of their spans may still arrive)
+    /// and hands the lease back; its summaries wait for the close.
+    @discardableResult
+    private func process(_ window: ClaimedWindow) async throws -> Int {
         let store = self.store
         let monitorStore = self.monitorStore
         let version = window.configVersion
@@ -221,14 +270,19 @@ public final class ScoringService: Service, Sendable {
             throw ScoringStoreError.invalidStoredConfig(version: version, reason: "version not found")
         }
         if stored.config.paused {
+            guard !window.isOpen else {
+                let owner = configuration.owner
+                try await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+                return 0
+            }
             try await skipPausedWindow(window)
-            return
+            return 0
         }
         let scorers = try scorers(for: stored)
         let chunkScorer = ChunkScorer(config: stored.config, configVersion: version, windowStartNanos: window.startNanos,
                                       scorers: scorers, concurrency: configuration.concurrency)
         let maximumRate = chunkScorer.plan.maximumRate
-        if !window.wasScored {
+        if !window.wasScored && !window.isOpen {
             do {
                 try await pool.withConnection { try store.refreshTraceStatistics(on: $0) }
             } catch {
@@ -248,12 +302,15 @@ public final class ScoringService: Service, Sendable {
         var cursor: (rho: Double, traceID: String)?
         var sweeping = false
         var inFlight: Task<Void, Error>?  // on an error below, a commit in flight still completes (it is safe alone)
+        var chunks = 0
         while !Task.isShuttingDownGracefully {
+            if window.isOpen && chunks >= configuration.openWindowChunksPerPass { break }
             let limit = configuration.chunkSize
             let after = cursor
-            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, after: after, limit: limit, on: $0) }
+            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, after: after, excludingOTLP: window.isOpen, limit: limit, on: $0) }
             if rows.isEmpty {
-                guard cursor != nil else { break }
+                // An open window is visited again on the next round; no sweep.
+                guard cursor != nil, !window.isOpen else { break }
                 // Past the last chunk: once it is committed, look again from the start for
                 // traces stored meanwhile behind the cursor, as one pass has always taken them.
                 try await inFlight?.value
@@ -288,6 +345,7 @@ public final class ScoringService: Service, Sendable {
             }
             handled += rows.count
             produced += chunk.assessments.count
+            chunks += 1
         }
         try await inFlight?.value
         inFlight = nil
@@ -299,7 +357,22 @@ public final class ScoringService: Service, Sendable {
             } catch {
                 logger.info("could not hand the window back; its lease expires instead", metadata: ["error": "\(error)"])
             }
-            return
+            return handled
+        }
+        if window.isOpen {
+            try await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+            statistics.withLock {
+                $0.openWindowPasses += 1
+                $0.tracesHandledWhileOpen += handled
+                $0.assessmentsProduced += produced
+            }
+            if handled > 0 {
+                logger.debug("open window: traces scored ahead of its close", metadata: [
+                    "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))",
+                    "config.version": "\(version)", "traces": "\(handled)", "assessments": "\(produced)",
+                ])
+            }
+            return handled
         }
         let summaries = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, on: $0) }
         statistics.withLock {
@@ -317,6 +390,7 @@ public final class ScoringService: Service, Sendable {
             "config.version": "\(version)", "traces": "\(handled)", "assessments": "\(produced)",
             "seconds": "\(started.duration(to: .now))",
         ])
+        return handled
     }
 
     /// A window closed under a paused version: its traces are marked handled (so they do not

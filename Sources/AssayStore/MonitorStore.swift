@@ -104,7 +104,8 @@ public struct MonitorStore: Sendable {
 
         let effectiveFrom: Int64
         if let current {
-            // Not before any window already closed, so closed windows keep their version.
+            // Not before any window that has a row (closed, or open and being scored), so
+            // those windows keep their version.
             let closedEnd = try connection.query("SELECT max(window_end_ns) FROM windows")[0].optionalInt64(0) ?? Int64.min
             effectiveFrom = Self.effectiveFrom(oldWidth: current.config.window.widthNanos, newWidth: config.window.widthNanos,
                                                notBefore: max(nowNanos, closedEnd))

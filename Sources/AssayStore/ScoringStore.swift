@@ -13,9 +13,13 @@ public struct ClaimedWindow: Sendable, Equatable {
     public var endNanos: Int64
     public var configVersion: Int64
     /// When the window closed, epoch microseconds; traces stored later are late.
+    /// `Int64.max` while the window is open.
     public var closedAtMicros: Int64
     /// Whether a pass already completed (later passes score late traces only).
     public var wasScored: Bool
+    /// Whether the window was still open when claimed: it is being scored ahead of its
+    /// close, and its pass neither publishes summaries nor changes its state.
+    public var isOpen: Bool = false
 }
 
 /// How one scorer's outcomes in a chunk change its window summary.
@@ -163,21 +167,9 @@ public struct ScoringStore: Sendable {
         // window_start = floor(t / W) * W; a window ends by the bound iff it starts before floor(bound / W) * W.
         let bound = Self.floor(closedBeforeNanos, widthNanos)
         guard bound > fromNanos else { return [] }
-        // Windows with unscored traces are found by skipping through the unscored index from
-        // one window to the next (one index probe per window), not by reading every unscored
-        // trace: this runs on every tick, while a large window may hold 100,000s of them.
         let rows = try connection.query(
             """
-            WITH RECURSIVE unscored(window_start, n) AS (
-                SELECT (SELECT t.request_time_ns - (((t.request_time_ns % $1) + $1) % $1) FROM traces t
-                        WHERE t.scored_at IS NULL AND t.request_time_ns >= $2 AND t.request_time_ns < $3
-                        ORDER BY t.request_time_ns LIMIT 1), 1
-                UNION ALL
-                SELECT (SELECT t.request_time_ns - (((t.request_time_ns % $1) + $1) % $1) FROM traces t
-                        WHERE t.scored_at IS NULL AND t.request_time_ns >= u.window_start + $1 AND t.request_time_ns < $3
-                        ORDER BY t.request_time_ns LIMIT 1), u.n + 1
-                FROM unscored u WHERE u.window_start IS NOT NULL AND u.n < $4
-            )
+            WITH RECURSIVE \(Self.unscoredWindows)
             SELECT window_start FROM (
                 SELECT window_start FROM unscored WHERE window_start IS NOT NULL
                 UNION
@@ -194,20 +186,49 @@ public struct ScoringStore: Sendable {
         return try rows.map { try $0.int64(0) }
     }
 
+    /// Starts of windows (of `widthNanos`) with traces not yet handled, with request times
+    /// in [`fromNanos`, `beforeNanos`), oldest first.
+    public func windowsWithUnscoredTraces(widthNanos: Int64, from fromNanos: Int64, before beforeNanos: Int64, limit: Int,
+                                          on connection: PostgresConnection) throws -> [Int64] {
+        guard beforeNanos > fromNanos else { return [] }
+        return try connection.query(
+            "WITH RECURSIVE \(Self.unscoredWindows) SELECT window_start FROM unscored WHERE window_start IS NOT NULL ORDER BY 1",
+            [.text(String(widthNanos)), .text(String(fromNanos)), .text(String(beforeNanos)), .text(String(limit))]
+        ).map { try $0.int64(0) }
+    }
+
+    /// `unscored(window_start, n)`: the starts of windows of width $1 with unhandled traces
+    /// with request times in [$2, $3), at most $4, found by skipping through the unscored
+    /// index from one window to the next (one index probe per window), not by reading every
+    /// unscored trace: this runs on every tick, while a large window may hold 100,000s of them.
+    private static let unscoredWindows = """
+        unscored(window_start, n) AS (
+            SELECT (SELECT t.request_time_ns - (((t.request_time_ns % $1) + $1) % $1) FROM traces t
+                    WHERE t.scored_at IS NULL AND t.request_time_ns >= $2 AND t.request_time_ns < $3
+                    ORDER BY t.request_time_ns LIMIT 1), 1
+            UNION ALL
+            SELECT (SELECT t.request_time_ns - (((t.request_time_ns % $1) + $1) % $1) FROM traces t
+                    WHERE t.scored_at IS NULL AND t.request_time_ns >= u.window_start + $1 AND t.request_time_ns < $3
+                    ORDER BY t.request_time_ns LIMIT 1), u.n + 1
+            FROM unscored u WHERE u.window_start IS NOT NULL AND u.n < $4
+        )
+        """
+
     /// `value` rounded down to a multiple of `width` (also for negative values).
     public static func floor(_ value: Int64, _ width: Int64) -> Int64 {
         let remainder = ((value % width) + width) % width
         return value - remainder
     }
 
-    /// Records these windows as closed under `configVersion` (existing rows keep theirs).
+    /// Records these windows as closed under `configVersion` (existing rows keep theirs; an
+    /// open window's row becomes closed, now).
     public func closeWindows(_ starts: [Int64], widthNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws {
         guard !starts.isEmpty else { return }
         _ = try connection.execute(
             """
             INSERT INTO windows (window_start_ns, window_end_ns, config_version)
             SELECT s, s + $2, $3 FROM unnest($1::bigint[]) AS t(s)
-            ON CONFLICT (window_start_ns) DO NOTHING
+            ON CONFLICT (window_start_ns) DO UPDATE SET state = 'closed', closed_at = now() WHERE windows.state = 'open'
             """,
             [.text(PostgresArray.integers(starts)), .text(String(widthNanos)), .text(String(configVersion))])
     }
@@ -219,33 +240,67 @@ public struct ScoringStore: Sendable {
             UPDATE windows SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)
             WHERE window_start_ns = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)
             RETURNING window_start_ns, window_end_ns, config_version,
-                      (extract(epoch FROM closed_at) * 1000000)::bigint, state <> 'closed'
+                      (extract(epoch FROM closed_at) * 1000000)::bigint, state IN ('scored', 'paused'), state = 'open'
             """,
             [.text(String(startNanos)), .text(owner), .text(String(leaseSeconds))])
         guard let row = rows.first else { return nil }
         return ClaimedWindow(startNanos: try row.int64(0), endNanos: try row.int64(1), configVersion: try row.int64(2),
-                             closedAtMicros: try row.int64(3), wasScored: try row.bool(4))
+                             closedAtMicros: try row.optionalInt64(3) ?? Int64.max, wasScored: try row.bool(4), isOpen: try row.bool(5))
     }
 
-    /// The next traces of a window not yet handled, in ascending ρ.
-    public func unhandledTraces(of window: ClaimedWindow, after cursor: (rho: Double, traceID: String)? = nil, limit: Int,
-                                on connection: PostgresConnection) throws -> [(traceID: String, rho: Double, late: Bool)] {
+    /// Makes sure the window starting at `startNanos` has a row, as an open window under
+    /// `configVersion`, so it can be scored before it closes. Only while `configVersion` is
+    /// still the newest monitor version, with width `widthNanos` and in force from at or
+    /// before the window's start: then no update can give the window another version (an
+    /// update takes effect after the last window with a row, and takes the same lock).
+    /// Returns whether the window has a row in state 'open'.
+    public func openWindow(startNanos: Int64, widthNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws -> Bool {
+        try connection.transaction { connection in
+            _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('assay.monitor_configs'))")
+            let newest = try connection.query("SELECT version, window_ns, effective_from_ns FROM monitor_configs ORDER BY version DESC LIMIT 1")
+            guard let version = newest.first, try version.int64(0) == configVersion, try version.int64(1) == widthNanos,
+                  try version.int64(2) <= startNanos else { return false }
+            let state = try connection.query(
+                """
+                WITH inserted AS (
+                    INSERT INTO windows (window_start_ns, window_end_ns, config_version, state, closed_at)
+                    VALUES ($1::bigint, $1::bigint + $2::bigint, $3::bigint, 'open', NULL)
+                    ON CONFLICT (window_start_ns) DO NOTHING
+                    RETURNING state
+                )
+                SELECT state FROM inserted UNION ALL SELECT state FROM windows WHERE window_start_ns = $1
+                """,
+                [.text(String(startNanos)), .text(String(widthNanos)), .text(String(configVersion))])
+            return try state.first?.string(0) == "open"
+        }
+    }
+
+    /// The next traces of a window not yet handled, in ascending ρ, each with whether it is
+    /// late (stored after the window closed, as its row says now: a pass that began while
+    /// the window was open may see it close). With `excludingOTLP`, traces assembled from
+    /// OTLP spans are left for later: more of their spans may still arrive until the window
+    /// closes.
+    public func unhandledTraces(of window: ClaimedWindow, after cursor: (rho: Double, traceID: String)? = nil, excludingOTLP: Bool = false,
+                                limit: Int, on connection: PostgresConnection) throws -> [(traceID: String, rho: Double, late: Bool)] {
         // Ordered by (rho, trace_id); `after` continues past a chunk still being committed.
         // The chunk should come from traces_unscored_rho_idx read in order; with statistics
         // from before the window filled up the planner reads every unscored trace of the
         // window and sorts them, once per chunk, so a pass refreshes them first.
-        var parameters: [PostgresValue] = [.text(String(window.startNanos)), .text(String(window.endNanos)), .text(String(window.closedAtMicros)), .text(String(limit))]
-        var after = ""
+        var parameters: [PostgresValue] = [.text(String(window.startNanos)), .text(String(window.endNanos)), .text(String(limit))]
+        var conditions = ""
+        if excludingOTLP {
+            conditions += " AND format <> 'otlp'"
+        }
         if let cursor {
-            after = " AND (rho, trace_id) > ($5::double precision, $6)"
+            conditions += " AND (rho, trace_id) > ($4::double precision, $5)"
             parameters += [.text(String(cursor.rho)), .text(cursor.traceID)]
         }
         return try connection.query(
             """
-            SELECT trace_id, rho, (extract(epoch FROM ingested_at) * 1000000)::bigint > $3
+            SELECT trace_id, rho, ingested_at > coalesce((SELECT closed_at FROM windows WHERE window_start_ns = $1), 'infinity')
             FROM traces
-            WHERE request_time_ns >= $1 AND request_time_ns < $2 AND scored_at IS NULL\(after)
-            ORDER BY rho, trace_id LIMIT $4
+            WHERE request_time_ns >= $1 AND request_time_ns < $2 AND scored_at IS NULL\(conditions)
+            ORDER BY rho, trace_id LIMIT $3
             """,
             parameters
         ).map { (try $0.string(0), try $0.double(1), try $0.bool(2)) }

@@ -97,6 +97,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("scoring-chunk-size"), help: "Traces per scoring transaction.")
     var scoringChunkSize = 500
 
+    @Flag(name: .customLong("score-open-windows"), inversion: .prefixedNo,
+          help: "Score a window's traces as they are stored, before it closes, so its close has only the rest to do (not for monitors with max_per_window caps, nor OTLP traces).")
+    var scoreOpenWindows = true
+
     @Option(name: .customLong("scoring-lease-seconds"), help: "How long a replica may hold a window without progress before another takes it over.")
     var scoringLeaseSeconds = 60
 
@@ -174,6 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
         scoringConfiguration.idleTimeout = .seconds(idleTimeoutSeconds)
         scoringConfiguration.chunkSize = scoringChunkSize
         scoringConfiguration.leaseSeconds = scoringLeaseSeconds
+        scoringConfiguration.scoreOpenWindows = scoreOpenWindows
         scoringConfiguration.crashAfterChunks = crashAfterScoringChunks
         scoringConfiguration.schema = schema
         scoringConfiguration.regressionRule = alertBaselineWindows == 0 ? nil

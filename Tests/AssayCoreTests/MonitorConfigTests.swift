@@ -272,3 +272,20 @@ struct MonitorConfigTests {
         #expect(error.description == "scorers[2].sample_rate: must be between 0 and 1\nmust be an object")
     }
 }
+
+@Suite("Scoring ahead of a window's close")
+struct OpenWindowPlanTests {
+    static func config(_ scorers: String, paused: Bool = false) throws -> MonitorConfig {
+        try MonitorConfig.parse(Array(#"{"name": "m", "destination": {"schema": "assay"}, "paused": \#(paused), "scorers": [\#(scorers)]}"#.utf8))
+    }
+
+    @Test("open windows are scored unless the monitor is paused, has no scorer, or caps a scorer per window")
+    func scoresOpenWindows() throws {
+        let plain = #"{"name": "a", "kind": "no_error"}, {"name": "b", "kind": "pii", "sample_rate": 0.2}"#
+        #expect(ScoringPlan(config: try Self.config(plain)).scoresOpenWindows)
+        #expect(!ScoringPlan(config: try Self.config(plain, paused: true)).scoresOpenWindows)
+        #expect(!ScoringPlan(config: try Self.config("")).scoresOpenWindows)
+        let capped = #"{"name": "a", "kind": "no_error"}, {"name": "b", "kind": "pii", "max_per_window": 10}"#
+        #expect(!ScoringPlan(config: try Self.config(capped)).scoresOpenWindows, "the cap keeps the lowest-ρ traces of the whole window")
+    }
+}

@@ -31,11 +31,11 @@ final class FullReplicas: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, Error>
 
-    init(_ names: [String], env: Environment) {
+    init(_ names: [String], env: Environment, idleTimeout: Duration = .seconds(2)) {
         ingest = names.map { IngestService(configuration: env.ingestConfiguration(replica: $0), pool: env.pool, logger: quietLogger) }
         scoring = names.map { name in
             var configuration = ScoringConfiguration(owner: name)
-            configuration.idleTimeout = .seconds(2)
+            configuration.idleTimeout = idleTimeout
             configuration.tick = .milliseconds(100)
             configuration.chunkSize = 300
             return ScoringService(configuration: configuration, pool: env.pool, logger: quietLogger)
