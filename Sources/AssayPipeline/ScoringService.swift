@@ -282,13 +282,10 @@ public final class ScoringService: Service, Sendable {
         let chunkScorer = ChunkScorer(config: stored.config, configVersion: version, windowStartNanos: window.startNanos,
                                       scorers: scorers, concurrency: configuration.concurrency)
         let maximumRate = chunkScorer.plan.maximumRate
-        if !window.wasScored && !window.isOpen {
-            do {
-                try await pool.withConnection { try store.refreshTraceStatistics(on: $0) }
-            } catch {
-                logger.debug("could not refresh the traces statistics", metadata: ["error": "\(error)"])
-            }
-        }
+        // The first pass at a close refreshes the planner's statistics when a full chunk shows
+        // much is left; a window scored while open usually has little left, and ANALYZE costs
+        // the same whatever is left.
+        var statisticsRefreshed = window.wasScored || window.isOpen
         var selected = try await pool.withConnection { try store.selectedCounts(of: window, on: $0) }
         var handled = 0
         var produced = 0
@@ -318,6 +315,14 @@ public final class ScoringService: Service, Sendable {
                 cursor = nil
                 sweeping = true
                 continue
+            }
+            if !statisticsRefreshed && rows.count == limit {
+                statisticsRefreshed = true
+                do {
+                    try await pool.withConnection { try store.refreshTraceStatistics(on: $0) }
+                } catch {
+                    logger.debug("could not refresh the traces statistics", metadata: ["error": "\(error)"])
+                }
             }
             if sweeping {
                 logger.debug("traces stored behind the cursor during the pass", metadata: ["count": "\(rows.count)", "window.start": "\(window.startNanos)"])

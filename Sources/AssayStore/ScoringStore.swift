@@ -482,6 +482,8 @@ public struct ScoringStore: Sendable {
                            percentile_cont(0.95) WITHIN GROUP (ORDER BY judge_latency_ms) AS p95,
                            sum(judge_input_tokens) AS input_tokens, sum(judge_output_tokens) AS output_tokens
                     FROM assessments a WHERE a.window_start_ns = s.window_start_ns AND a.scorer_name = s.scorer_name
+                      -- judged assessments only, from assessments_judged_idx (same predicate)
+                      AND (a.judge_latency_ms IS NOT NULL OR a.judge_input_tokens IS NOT NULL OR a.judge_output_tokens IS NOT NULL)
                 ) j ON true
                 WHERE s.window_start_ns = $1 AND s.needs_publish
                 ORDER BY s.scorer_name FOR UPDATE OF s
