@@ -32,8 +32,14 @@ struct AssayBench: AsyncParsableCommand {
     @Option(help: "The assay binary (default: next to this one).")
     var assay: String?
 
-    @Flag(help: "Skip the scoring measurement.")
+    @Flag(help: "Skip the scoring measurements.")
     var skipScoring = false
+
+    @Flag(help: "Skip the streaming measurement (ingest with the monitor in force, scoring while the window is open).")
+    var skipStreaming = false
+
+    @Option(help: "Traces per second the streaming measurement publishes at while Assay runs; 0 publishes them all before it starts.")
+    var streamRate = 1000
 
     func run() async throws {
         var configured = Logger(label: "bench")
@@ -56,7 +62,7 @@ struct AssayBench: AsyncParsableCommand {
         var results: [RunResult] = []
         for repetition in 1...repeats {
             let result = try await BenchRun(repetition: repetition, data: data, partitions: partitionCount, cluster: cluster,
-                                            assayPath: assayPath, scoring: !skipScoring, logger: logger).run()
+                                            assayPath: assayPath, scoring: !skipScoring, streaming: !skipStreaming, streamRate: streamRate, logger: logger).run()
             print(result.line)
             results.append(result)
         }
@@ -114,20 +120,32 @@ struct RunResult: Sendable {
     /// From window close to the window's summaries committed (scoring alone, before the
     /// outbox has published everything).
     var scoredSeconds: Double?
-    var assessments: Int
+    var assessments = 0
     var scoreRSSMB: Double?
+    /// (e) Streaming: ingest with the monitor in force (scoring the open window meanwhile),
+    /// from the window's close to the last assessment published, the share of traces scored
+    /// before the close, launch to last published, and the serve's peak RSS.
+    var streamingIngestSeconds: Double?
+    var streamingCloseSeconds: Double?
+    var streamingScoredBeforeClose: Double?
+    var streamingTotalSeconds: Double?
+    var streamingRSSMB: Double?
+    /// The rate (e) published at (0: all before Assay started).
+    var streamRate = 0
 
     var kafkaRate: Double { Double(n) / kafkaSeconds }
     var copyRate: Double { Double(n) / copySeconds }
     var ingestRate: Double { Double(n) / ingestSeconds }
     var ratio: Double { ingestRate / min(kafkaRate, copyRate) }
     var megabytes: Double { Double(bytes) / 1_048_576 }
-    var peakRSS: Double { max(ingestRSSMB, scoreRSSMB ?? 0) }
+    var peakRSS: Double { max(ingestRSSMB, scoreRSSMB ?? 0, streamingRSSMB ?? 0) }
 
     var line: String {
         String(format: "  run: kafka %.0f/s, copy %.0f/s, assay ingest %.0f/s (%.2f of the limit) in %.1f s, RSS %.0f MB",
                kafkaRate, copyRate, ingestRate, ratio, ingestSeconds, ingestRSSMB)
             + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
+            + (streamingCloseSeconds.map { String(format: "; streaming: ingest %.1f s, %.0f%% scored before the close, close to last published %.2f s, total %.1f s, RSS %.0f MB",
+                                                  streamingIngestSeconds ?? 0, 100 * (streamingScoredBeforeClose ?? 0), $0, streamingTotalSeconds ?? 0, streamingRSSMB ?? 0) } ?? "")
     }
 
     /// Per figure, the median of the repetitions.
@@ -139,11 +157,19 @@ struct RunResult: Sendable {
         let scores = results.compactMap(\.scoreSeconds)
         let scored = results.compactMap(\.scoredSeconds)
         let scoreRSS = results.compactMap(\.scoreRSSMB)
-        return RunResult(n: results[0].n, bytes: results[0].bytes,
-                         kafkaSeconds: mid(results.map(\.kafkaSeconds)), copySeconds: mid(results.map(\.copySeconds)),
-                         ingestSeconds: mid(results.map(\.ingestSeconds)), ingestRSSMB: mid(results.map(\.ingestRSSMB)),
-                         scoreSeconds: scores.isEmpty ? nil : mid(scores), scoredSeconds: scored.isEmpty ? nil : mid(scored), assessments: Int(mid(results.map { Double($0.assessments) })),
-                         scoreRSSMB: scoreRSS.isEmpty ? nil : mid(scoreRSS))
+        func midOptional(_ values: [Double]) -> Double? { values.isEmpty ? nil : mid(values) }
+        var median = RunResult(n: results[0].n, bytes: results[0].bytes,
+                               kafkaSeconds: mid(results.map(\.kafkaSeconds)), copySeconds: mid(results.map(\.copySeconds)),
+                               ingestSeconds: mid(results.map(\.ingestSeconds)), ingestRSSMB: mid(results.map(\.ingestRSSMB)),
+                               scoreSeconds: midOptional(scores), scoredSeconds: midOptional(scored), assessments: Int(mid(results.map { Double($0.assessments) })),
+                               scoreRSSMB: midOptional(scoreRSS))
+        median.streamingIngestSeconds = midOptional(results.compactMap(\.streamingIngestSeconds))
+        median.streamingCloseSeconds = midOptional(results.compactMap(\.streamingCloseSeconds))
+        median.streamingScoredBeforeClose = midOptional(results.compactMap(\.streamingScoredBeforeClose))
+        median.streamingTotalSeconds = midOptional(results.compactMap(\.streamingTotalSeconds))
+        median.streamingRSSMB = midOptional(results.compactMap(\.streamingRSSMB))
+        median.streamRate = results[0].streamRate
+        return median
     }
 
     var table: String {
@@ -160,7 +186,13 @@ struct RunResult: Sendable {
             lines.append(String(format: "(d) scoring: %.2f s from window close to the last assessment published, %d assessments, %.3f ms per assessment (%.1f%% of the ingest time); the window's summaries were committed after %.2f s",
                                 scoreSeconds, assessments, 1000 * scoreSeconds / Double(max(assessments, 1)), 100 * scoreSeconds / ingestSeconds, scoredSeconds ?? 0))
         }
-        lines.append(String(format: "peak RSS: ingest %.0f MB%@", ingestRSSMB, scoreRSSMB.map { String(format: ", scoring %.0f MB", $0) } ?? ""))
+        if let streamingCloseSeconds, let streamingIngestSeconds {
+            lines.append(String(format: "(e) streaming (monitor in force while ingesting; published at \(streamRate == 0 ? "once, before" : "\(streamRate)/s, while") Assay ran): ingest %.2f s (%.0f traces/s), %.0f%% of the traces scored before the window closed; close to the last assessment published %.2f s (%.1f%% of (c)'s ingest time); launch to last published %.2f s",
+                                streamingIngestSeconds, Double(n) / streamingIngestSeconds, 100 * (streamingScoredBeforeClose ?? 0),
+                                streamingCloseSeconds, 100 * streamingCloseSeconds / ingestSeconds, streamingTotalSeconds ?? 0))
+        }
+        lines.append(String(format: "peak RSS: ingest %.0f MB%@%@", ingestRSSMB, scoreRSSMB.map { String(format: ", scoring %.0f MB", $0) } ?? "",
+                            streamingRSSMB.map { String(format: ", streaming %.0f MB", $0) } ?? ""))
         return lines.joined(separator: "\n")
     }
 
@@ -177,6 +209,12 @@ struct RunResult: Sendable {
         object["scored_seconds"] = scoredSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["assessments"] = JSONValue(assessments)
         object["per_assessment_ms"] = scoreSeconds.map { JSONValue((1_000_000 * $0 / Double(max(assessments, 1))).rounded() / 1000) } ?? .null
+        func seconds(_ value: Double?) -> JSONValue { value.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null }
+        object["stream_rate_per_s"] = streamingCloseSeconds == nil ? .null : JSONValue(streamRate)
+        object["streaming_ingest_seconds"] = seconds(streamingIngestSeconds)
+        object["streaming_close_to_published_seconds"] = seconds(streamingCloseSeconds)
+        object["streaming_scored_before_close"] = streamingScoredBeforeClose.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
+        object["streaming_total_seconds"] = seconds(streamingTotalSeconds)
         object["peak_rss_mb"] = JSONValue(peakRSS.rounded())
         return .object(object)
     }

@@ -15,6 +15,10 @@ struct BenchRun {
     let cluster: LocalPostgresCluster
     let assayPath: String
     let scoring: Bool
+    let streaming: Bool
+    /// Traces per second the streaming measurement publishes at while Assay runs (0: the
+    /// whole topic is there before Assay starts, as for (c)).
+    let streamRate: Int
     let logger: Logger
 
     func run() async throws -> RunResult {
@@ -26,49 +30,26 @@ struct BenchRun {
 
         let kafkaSeconds = try await readEverything(from: mock)
         let copySeconds = try copyLimit()
-        let databaseName = "bench_assay_\(repetition)_\(UInt32.random(in: 0...UInt32.max))"
-        let url = try cluster.createDatabase(name: databaseName)
-        defer { try? cluster.dropDatabase(name: databaseName) }
-        try await AssayDatabase.migrate(url: url, schema: .default, logger: logger)
-        let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: url, schema: .default), size: 1, name: "bench", logger: logger)
-        defer { pool.shutdown() }
+        let database = try await BenchDatabase(cluster: cluster, name: "bench_assay_\(repetition)_\(UInt32.random(in: 0...UInt32.max))", logger: logger)
+        defer { database.drop() }
+        let pool = database.pool
 
         // (c) ingest: from launch (an empty group) to every trace stored and every offset committed.
         let group = "bench-\(repetition)"
-        let ingestStart = ContinuousClock.now
-        let ingest = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: url, group: group, extra: [])
-        let total = Int64(data.messages.count)
-        // Offsets commit in the same transaction as their rows, so the stored offsets reaching
-        // the log end means every message is stored. (Polling count(*) of traces instead
-        // scanned the whole table every 50 ms and slowed the ingest it measured.)
-        try await waitFor("ingest", pool: pool, timeout: .seconds(900), child: ingest) { connection in
-            try connection.query("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0].int64(0) >= total
-        }
-        try await waitForKafkaCommit(mock: mock, group: group, total: total, child: ingest)
-        let ingestSeconds = ingestStart.duration(to: .now).seconds
+        let (ingest, ingestSeconds) = try await ingestAll(mock: mock, database: database, group: group)
         let ingestRSS = ingest.peakRSSMegabytes()
         ingest.stop()
-        let stored = try await pool.withConnection { try $0.query("SELECT count(*) FROM traces")[0].int64(0) }
-        guard stored == total else { throw BenchFailure("\(stored) traces stored of \(total) published") }
 
-        // (d) scoring: the closed window of all traces, from its close to the last assessment published.
-        var scoreSeconds: Double?
-        var scoredSeconds: Double?
-        var scoreRSS: Double?
-        var assessments = 0
+        // (d) scoring: the closed window of all traces, from its close to the last assessment
+        // published. Scoring ahead of the close is off here: this is the whole window's pass.
+        var result = RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafkaSeconds, copySeconds: copySeconds,
+                               ingestSeconds: ingestSeconds, ingestRSSMB: ingestRSS)
         if scoring {
-            let monitor = try MonitorConfig.parse(Array(Self.monitorDocument.utf8))
-            _ = try await pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "bench", nowNanos: 0, on: $0) }
-            let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: url, group: group, extra: ["--idle-timeout-seconds", "1"])
-            // Cheapest first, and EXISTS rather than count(*): counting the unpublished outbox
-            // every 100 ms walked its partial index (dead entries included) while it was timed,
-            // and showed up in 1 of 7 samples of the database's active queries.
-            try await waitFor("scoring", pool: pool, timeout: .seconds(1800), child: scorer) { connection in
-                guard try connection.query("SELECT EXISTS (SELECT 1 FROM windows WHERE state = 'scored')")[0].bool(0) else { return false }
-                guard try !connection.query("SELECT EXISTS (SELECT 1 FROM traces WHERE scored_at IS NULL)")[0].bool(0) else { return false }
-                return try !connection.query("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)")[0].bool(0)
-            }
-            scoreRSS = scorer.peakRSSMegabytes()
+            _ = try await pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(try Self.monitor(), note: "bench", nowNanos: 0, on: $0) }
+            let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
+                                        extra: ["--idle-timeout-seconds", "1", "--no-score-open-windows"])
+            try await waitUntilScored(pool: pool, child: scorer)
+            result.scoreRSSMB = scorer.peakRSSMegabytes()
             scorer.stop()
             let figures = try await pool.withConnection { connection in
                 try connection.query("""
@@ -77,13 +58,90 @@ struct BenchRun {
                            extract(epoch FROM (SELECT max(scored_at) - min(closed_at) FROM windows))
                     """)[0]
             }
-            scoreSeconds = try figures.double(0)
-            assessments = try figures.int(1)
-            scoredSeconds = try figures.double(2)
+            result.scoreSeconds = try figures.double(0)
+            result.assessments = try figures.int(1)
+            result.scoredSeconds = try figures.double(2)
         }
-        return RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafkaSeconds, copySeconds: copySeconds,
-                         ingestSeconds: ingestSeconds, ingestRSSMB: ingestRSS, scoreSeconds: scoreSeconds,
-                         scoredSeconds: scoredSeconds, assessments: assessments, scoreRSSMB: scoreRSS)
+
+        // (e) streaming: the monitor is in force from the start, so one serve stores the traces
+        // and scores them while their window is open; the window closes once every partition
+        // is idle (1 s), and the close has only what was left to do. The traces are published
+        // at `streamRate` while the serve runs, on a topic of their own.
+        if scoring && streaming {
+            let streamed = try await BenchDatabase(cluster: cluster, name: "bench_stream_\(repetition)_\(UInt32.random(in: 0...UInt32.max))", logger: logger)
+            defer { streamed.drop() }
+            _ = try await streamed.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(try Self.monitor(), note: "bench", nowNanos: 0, on: $0) }
+            var topic = "traces"
+            var producer: Task<Void, Error>?
+            if streamRate > 0 {
+                topic = "traces-stream"
+                try mock.createTopic(topic, partitions: partitions)
+                producer = Task { [self] in try await publish(to: mock, topic: topic, perSecond: streamRate) }
+            }
+            defer { producer?.cancel() }
+            let started = ContinuousClock.now
+            let (child, seconds) = try await ingestAll(mock: mock, database: streamed, group: "bench-stream-\(repetition)",
+                                                       topic: topic, extra: ["--idle-timeout-seconds", "1", "--traces-topic", topic])
+            try await producer?.value
+            try await waitUntilScored(pool: streamed.pool, child: child)
+            result.streamingTotalSeconds = started.duration(to: .now).seconds
+            result.streamingRSSMB = child.peakRSSMegabytes()
+            child.stop()
+            result.streamingIngestSeconds = seconds
+            result.streamRate = streamRate
+            let figures = try await streamed.pool.withConnection { connection in
+                try connection.query("""
+                    SELECT extract(epoch FROM (SELECT max(published_at) FROM outbox) - (SELECT min(closed_at) FROM windows)),
+                           (SELECT count(*) FROM traces t WHERE t.scored_at < (SELECT min(closed_at) FROM windows))::float8 / (SELECT count(*) FROM traces),
+                           (SELECT count(*) FROM assessments)
+                    """)[0]
+            }
+            result.streamingCloseSeconds = try figures.double(0)
+            result.streamingScoredBeforeClose = try figures.double(1)
+            let assessments = try figures.int(2)
+            guard assessments == result.assessments else {
+                throw BenchFailure("streaming produced \(assessments) assessments, the pass at the close \(result.assessments)")
+            }
+        }
+        return result
+    }
+
+    static func monitor() throws -> MonitorConfig {
+        try MonitorConfig.parse(Array(monitorDocument.utf8))
+    }
+
+    /// Starts a serve in `group` and waits until every trace is stored and its offset
+    /// committed to Kafka; returns the still running serve and the seconds it took.
+    private func ingestAll(mock: MockCluster, database: BenchDatabase, group: String, topic: String = "traces", extra: [String] = []) async throws -> (ServeChild, Double) {
+        let started = ContinuousClock.now
+        let child = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group, extra: extra)
+        let total = Int64(data.messages.count)
+        // Offsets commit in the same transaction as their rows, so the stored offsets reaching
+        // the log end means every message is stored. (Polling count(*) of traces instead
+        // scanned the whole table every 50 ms and slowed the ingest it measured.)
+        try await waitFor("ingest", pool: database.pool, timeout: .seconds(900), child: child) { connection in
+            try connection.query("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0].int64(0) >= total
+        }
+        try await waitForKafkaCommit(mock: mock, group: group, topic: topic, total: total, child: child)
+        let seconds = started.duration(to: .now).seconds
+        let stored = try await database.pool.withConnection { try $0.query("SELECT count(*) FROM traces")[0].int64(0) }
+        guard stored == total else {
+            child.stop()
+            throw BenchFailure("\(stored) traces stored of \(total) published")
+        }
+        return (child, seconds)
+    }
+
+    /// Waits until a window is scored, no trace is left unscored and the outbox is empty.
+    private func waitUntilScored(pool: PostgresPool, child: ServeChild) async throws {
+        // Cheapest first, and EXISTS rather than count(*): counting the unpublished outbox
+        // every 100 ms walked its partial index (dead entries included) while it was timed,
+        // and showed up in 1 of 7 samples of the database's active queries.
+        try await waitFor("scoring", pool: pool, timeout: .seconds(1800), child: child) { connection in
+            guard try connection.query("SELECT EXISTS (SELECT 1 FROM windows WHERE state = 'scored')")[0].bool(0) else { return false }
+            guard try !connection.query("SELECT EXISTS (SELECT 1 FROM traces WHERE scored_at IS NULL)")[0].bool(0) else { return false }
+            return try !connection.query("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)")[0].bool(0)
+        }
     }
 
     /// 5 code scorers at 100% and 5 offline-judge scorers at 20% (the offline judge has four
@@ -105,12 +163,20 @@ struct BenchRun {
          ]}
         """
 
-    private func publish(to mock: MockCluster) async throws {
+    /// Publishes every message, to `topic` (default: the messages' own), at most `perSecond`
+    /// a second when given.
+    private func publish(to mock: MockCluster, topic: String? = nil, perSecond: Int? = nil) async throws {
         var configuration = KafkaProducerConfiguration(bootstrapServers: mock.bootstrapServers)
         configuration.linger = .milliseconds(20)
         let producer = try KafkaProducer(configuration: configuration, logger: logger)
         let failures = Mutex(0)
-        for message in data.messages {
+        let started = ContinuousClock.now
+        for (index, var message) in data.messages.enumerated() {
+            if let topic { message.topic = topic }
+            if let perSecond, index % 100 == 0 {
+                // Paced: message `index` goes out no earlier than index / perSecond seconds in.
+                try await Task.sleep(until: started.advanced(by: .seconds(Double(index) / Double(perSecond))), clock: .continuous)
+            }
             try await producer.enqueueWaitingForRoom(message) { if case .failure = $0 { failures.withLock { $0 += 1 } } }
         }
         try await producer.flush(timeout: .seconds(300))
@@ -192,10 +258,10 @@ struct BenchRun {
         }
     }
 
-    private func waitForKafkaCommit(mock: MockCluster, group: String, total: Int64, child: ServeChild) async throws {
+    private func waitForKafkaCommit(mock: MockCluster, group: String, topic: String, total: Int64, child: ServeChild) async throws {
         let consumer = try KafkaConsumer(configuration: .init(bootstrapServers: mock.bootstrapServers, groupID: group), listener: FromBeginning(), logger: logger)
         defer { Task { await consumer.close() } }
-        let partitions = (0..<Int32(self.partitions)).map { TopicPartition(topic: "traces", partition: $0) }
+        let partitions = (0..<Int32(self.partitions)).map { TopicPartition(topic: topic, partition: $0) }
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while ContinuousClock.now < deadline {
             let committed = try await consumer.committed(partitions)
@@ -203,6 +269,27 @@ struct BenchRun {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BenchFailure("Kafka offsets were not committed: \(child.logTail)")
+    }
+}
+
+/// A fresh, migrated database of the bench cluster, with a one-connection pool.
+struct BenchDatabase {
+    let cluster: LocalPostgresCluster
+    let name: String
+    let url: String
+    let pool: PostgresPool
+
+    init(cluster: LocalPostgresCluster, name: String, logger: Logger) async throws {
+        self.cluster = cluster
+        self.name = name
+        url = try cluster.createDatabase(name: name)
+        try await AssayDatabase.migrate(url: url, schema: .default, logger: logger)
+        pool = try PostgresPool(configuration: AssayDatabase.configuration(url: url, schema: .default), size: 1, name: "bench", logger: logger)
+    }
+
+    func drop() {
+        pool.shutdown()
+        try? cluster.dropDatabase(name: name)
     }
 }
 
