@@ -244,7 +244,14 @@ public final class ScoringService: Service, Sendable {
             guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
                 continue  // another replica is on it
             }
-            handled += try await process(window)
+            do {
+                handled += try await process(window)
+            } catch {
+                // Hand the window back rather than hold it until the lease expires: its close
+                // may be due any moment, and any replica can take it from here.
+                try? await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+                throw error
+            }
         }
         return handled
     }
