@@ -82,13 +82,15 @@ struct ChaosReport {
     var assessmentsPresent = 0
     var mismatched = 0
     var windows = 0
+    /// Traces handled by a pass before their window closed (scoring while open).
+    var scoredWhileOpen = 0
     var peakRSSMB = 0.0
     var problems: [String] = []
 
     var ok: Bool { problems.isEmpty }
 
     var figures: String {
-        "traces=\(traces) faults=\(faults) lost=\(lost) duplicated=\(duplicated) dlq=\(deadLetters) assessments_expected=\(assessmentsExpected) present=\(assessmentsPresent) mismatched=\(mismatched) windows=\(windows) peak_rss_mb=\(Int(peakRSSMB))"
+        "traces=\(traces) faults=\(faults) lost=\(lost) duplicated=\(duplicated) dlq=\(deadLetters) assessments_expected=\(assessmentsExpected) present=\(assessmentsPresent) mismatched=\(mismatched) windows=\(windows) peak_rss_mb=\(Int(peakRSSMB)) scored_while_open=\(scoredWhileOpen)"
     }
 }
 
@@ -403,6 +405,12 @@ final class ChaosRun: Sendable {
                 """).map { (try $0.int64(0), try $0.string(1), try $0.int(2), try $0.int(3), try $0.int(4)) }
         }
         report.windows = windows.count
+        report.scoredWhileOpen = try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT count(*) FROM traces t JOIN windows w ON t.request_time_ns >= w.window_start_ns AND t.request_time_ns < w.window_end_ns
+                WHERE t.scored_at < w.closed_at
+                """)[0].int(0)
+        }
         let badWindows = windows.filter { $0.1 != "scored" || $0.2 != rates.count || $0.3 != 0 || $0.4 != 0 }
         if !badWindows.isEmpty { report.problems.append("\(badWindows.count) windows not summarised once and consistently: \(badWindows.prefix(3))") }
         return report

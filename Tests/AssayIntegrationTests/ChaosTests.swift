@@ -47,6 +47,7 @@ struct ChaosTests {
         #expect(values["dlq"] == 15, "1% poison: one dead letter each")
         #expect((values["assessments_expected"] ?? 0) > 1500 && values["present"] == values["assessments_expected"])
         #expect(values["windows"] == 8)
+        #expect((values["scored_while_open"] ?? 0) > 0, "traces scored while their window was open, under the faults")
         for note in Self.faultNotes {
             #expect(text.contains(note), "fault not injected: \(note)")
         }
