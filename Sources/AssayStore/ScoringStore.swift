@@ -160,8 +160,9 @@ public struct ScoringStore: Sendable {
     /// Starts of windows (of `widthNanos`) with work left, with request times from
     /// `fromNanos`, in windows ending at or before `closedBeforeNanos`; oldest first. Work is
     /// traces not yet handled, a window closed but never finished (its last chunk committed,
-    /// then the replica stopped before publishing the summaries), or summaries changed since
-    /// they were published (a late pass stopped at the same point).
+    /// then the replica stopped before publishing the summaries), a window scored while open
+    /// (however little was left), or summaries changed since they were published (a late pass
+    /// stopped at the same point).
     public func windowsNeedingWork(widthNanos: Int64, from fromNanos: Int64 = Int64.min, endingBy closedBeforeNanos: Int64, limit: Int = 100,
                                    on connection: PostgresConnection) throws -> [Int64] {
         // window_start = floor(t / W) * W; a window ends by the bound iff it starts before floor(bound / W) * W.
@@ -174,7 +175,7 @@ public struct ScoringStore: Sendable {
                 SELECT window_start FROM unscored WHERE window_start IS NOT NULL
                 UNION
                 SELECT window_start_ns FROM windows
-                WHERE state = 'closed' AND window_end_ns - window_start_ns = $1 AND window_start_ns >= $2 AND window_start_ns < $3
+                WHERE state IN ('closed', 'open') AND window_end_ns - window_start_ns = $1 AND window_start_ns >= $2 AND window_start_ns < $3
                 UNION
                 SELECT w.window_start_ns FROM windows w
                 WHERE w.window_end_ns - w.window_start_ns = $1 AND w.window_start_ns >= $2 AND w.window_start_ns < $3

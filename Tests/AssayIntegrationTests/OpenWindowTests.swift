@@ -56,6 +56,11 @@ struct OpenWindowTests {
             #expect(try await !open(start, version: 2), "the first window is before version 2 is in force")
             #expect(try await Self.windowState(start, env: env).version == 1)
 
+            // Once they can close, open windows count as work even with nothing left to score
+            // and no summary counts (here: no traces at all), so they are always closed.
+            let work = try await env.pool.withConnection { try store.windowsNeedingWork(widthNanos: width, endingBy: start + 2 * width, on: $0) }
+            #expect(work == [start, start + width])
+
             // Closing turns the open rows closed, now, with the version they were opened under.
             try await env.pool.withConnection { try store.closeWindows([start, start + width], widthNanos: width, configVersion: 7, on: $0) }
             let first = try await Self.windowState(start, env: env)
