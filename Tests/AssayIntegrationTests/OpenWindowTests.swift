@@ -135,13 +135,16 @@ struct OpenWindowTests {
 
             // Traffic two windows later moves every partition past A's end and lateness.
             try await env.publish(windowedMessages(perWindow: 40, windows: 1, start: start + 2 * width, width: width, seed: 42))
-            _ = try await env.waitUntil("window A scored and everything published", query: { connection in
+            // Every trace handled (the later window's too, while it stays open), so no scoring
+            // is left to race the shutdown, and everything published.
+            _ = try await env.waitUntil("window A scored, every trace handled, everything published", query: { connection in
                 let row = try connection.query("""
                     SELECT (SELECT count(*) FROM windows WHERE window_start_ns = $1 AND state = 'scored'),
+                           (SELECT count(*) FROM traces WHERE scored_at IS NULL), (SELECT count(*) FROM traces),
                            (SELECT count(*) FROM outbox WHERE published_at IS NULL)
                     """, [.text(String(start))])[0]
-                return [try row.int(0), try row.int(1)]
-            }, done: { $0[0] == 1 && $0[1] == 0 })
+                return [try row.int(0), try row.int(1), try row.int(2), try row.int(3)]
+            }, done: { $0[0] == 1 && $0[1] == 0 && $0[2] == 340 && $0[3] == 0 })
             try await replicas.stop()
             #expect(replicas.scoring.map { $0.currentStatistics.tracesHandledWhileOpen }.reduce(0, +) >= 300)
 
