@@ -48,7 +48,12 @@ struct BenchRun {
             _ = try await pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(try Self.monitor(), note: "bench", nowNanos: 0, on: $0) }
             let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
                                         extra: ["--idle-timeout-seconds", "1", "--no-score-open-windows"])
-            try await waitUntilScored(pool: pool, child: scorer)
+            do {
+                try await waitUntilScored(pool: pool, child: scorer)
+            } catch {
+                scorer.stop()
+                throw error
+            }
             result.scoreRSSMB = scorer.peakRSSMegabytes()
             scorer.stop()
             let figures = try await pool.withConnection { connection in
@@ -82,8 +87,13 @@ struct BenchRun {
             let started = ContinuousClock.now
             let (child, seconds) = try await ingestAll(mock: mock, database: streamed, group: "bench-stream-\(repetition)",
                                                        topic: topic, extra: ["--idle-timeout-seconds", "1", "--traces-topic", topic])
-            try await producer?.value
-            try await waitUntilScored(pool: streamed.pool, child: child)
+            do {
+                try await producer?.value
+                try await waitUntilScored(pool: streamed.pool, child: child)
+            } catch {
+                child.stop()
+                throw error
+            }
             result.streamingTotalSeconds = started.duration(to: .now).seconds
             result.streamingRSSMB = child.peakRSSMegabytes()
             child.stop()
@@ -119,17 +129,19 @@ struct BenchRun {
         // Offsets commit in the same transaction as their rows, so the stored offsets reaching
         // the log end means every message is stored. (Polling count(*) of traces instead
         // scanned the whole table every 50 ms and slowed the ingest it measured.)
-        try await waitFor("ingest", pool: database.pool, timeout: .seconds(900), child: child) { connection in
-            try connection.query("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0].int64(0) >= total
+        do {
+            try await waitFor("ingest", pool: database.pool, timeout: .seconds(900), child: child) { connection in
+                try connection.query("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0].int64(0) >= total
+            }
+            try await waitForKafkaCommit(mock: mock, group: group, topic: topic, total: total, child: child)
+            let seconds = started.duration(to: .now).seconds
+            let stored = try await database.pool.withConnection { try $0.query("SELECT count(*) FROM traces")[0].int64(0) }
+            guard stored == total else { throw BenchFailure("\(stored) traces stored of \(total) published") }
+            return (child, seconds)
+        } catch {
+            child.stop()  // a failed measurement leaves no serve behind
+            throw error
         }
-        try await waitForKafkaCommit(mock: mock, group: group, topic: topic, total: total, child: child)
-        let seconds = started.duration(to: .now).seconds
-        let stored = try await database.pool.withConnection { try $0.query("SELECT count(*) FROM traces")[0].int64(0) }
-        guard stored == total else {
-            child.stop()
-            throw BenchFailure("\(stored) traces stored of \(total) published")
-        }
-        return (child, seconds)
     }
 
     /// Waits until a window is scored, no trace is left unscored and the outbox is empty.
@@ -326,7 +338,7 @@ final class ServeChild: @unchecked Sendable {
     }
 
     func stop() {
-        process.terminate()
+        if process.isRunning { process.terminate() }
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: log)
     }
