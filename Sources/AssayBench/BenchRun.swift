@@ -45,7 +45,7 @@ struct BenchRun {
         var result = RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafkaSeconds, copySeconds: copySeconds,
                                ingestSeconds: ingestSeconds, ingestRSSMB: ingestRSS)
         if scoring {
-            _ = try await pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(try Self.monitor(), note: "bench", nowNanos: 0, on: $0) }
+            try await database.saveMonitor()
             let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
                                         extra: ["--idle-timeout-seconds", "1", "--no-score-open-windows"])
             do {
@@ -75,7 +75,7 @@ struct BenchRun {
         if scoring && streaming {
             let streamed = try await BenchDatabase(cluster: cluster, name: "bench_stream_\(repetition)_\(UInt32.random(in: 0...UInt32.max))", logger: logger)
             defer { streamed.drop() }
-            _ = try await streamed.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(try Self.monitor(), note: "bench", nowNanos: 0, on: $0) }
+            try await streamed.saveMonitor()
             var topic = "traces"
             var producer: Task<Void, Error>?
             if streamRate > 0 {
@@ -114,10 +114,6 @@ struct BenchRun {
             }
         }
         return result
-    }
-
-    static func monitor() throws -> MonitorConfig {
-        try MonitorConfig.parse(Array(monitorDocument.utf8))
     }
 
     /// Starts a serve in `group` and waits until every trace is stored and its offset
@@ -297,6 +293,12 @@ struct BenchDatabase {
         url = try cluster.createDatabase(name: name)
         try await AssayDatabase.migrate(url: url, schema: .default, logger: logger)
         pool = try PostgresPool(configuration: AssayDatabase.configuration(url: url, schema: .default), size: 1, name: "bench", logger: logger)
+    }
+
+    /// Stores the bench monitor (``BenchRun/monitorDocument``) as the first version.
+    func saveMonitor() async throws {
+        let monitor = try MonitorConfig.parse(Array(BenchRun.monitorDocument.utf8))
+        _ = try await pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "bench", nowNanos: 0, on: $0) }
     }
 
     func drop() {

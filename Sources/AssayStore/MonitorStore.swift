@@ -90,7 +90,7 @@ public struct MonitorStore: Sendable {
     private func write(_ config: MonitorConfig, expectedVersion: Int64?, onlyIfChanged: Bool, note: String?, nowNanos: Int64,
                        on connection: PostgresConnection) throws -> (version: MonitorVersion, created: Bool) {
         // One writer at a time; versions are dense and never reused.
-        _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('assay.monitor_configs'))")
+        try Self.lockVersions(on: connection)
         let current = try self.current(on: connection)
         if let expectedVersion, expectedVersion != current?.version {
             throw MonitorUpdateError.versionConflict(expected: expectedVersion, current: current?.version)
@@ -125,6 +125,12 @@ public struct MonitorStore: Sendable {
             throw MonitorUpdateError.versionConflict(expected: next, current: nil)
         }
         return (stored, true)
+    }
+
+    /// Takes, until the transaction ends, the lock that orders monitor updates against each
+    /// other and against opening a window (``ScoringStore/openWindow(startNanos:widthNanos:configVersion:on:)``).
+    static func lockVersions(on connection: PostgresConnection) throws {
+        _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('assay.monitor_configs'))")
     }
 
     /// The first event time at or after `notBefore` that is a boundary of both widths.

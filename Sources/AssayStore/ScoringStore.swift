@@ -257,7 +257,7 @@ public struct ScoringStore: Sendable {
     /// Returns whether the window has a row in state 'open'.
     public func openWindow(startNanos: Int64, widthNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws -> Bool {
         try connection.transaction { connection in
-            _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('assay.monitor_configs'))")
+            try MonitorStore.lockVersions(on: connection)
             let newest = try connection.query("SELECT version, window_ns, effective_from_ns FROM monitor_configs ORDER BY version DESC LIMIT 1")
             guard let version = newest.first, try version.int64(0) == configVersion, try version.int64(1) == widthNanos,
                   try version.int64(2) <= startNanos else { return false }
