@@ -132,17 +132,27 @@ struct RunResult: Sendable {
     var streamingRSSMB: Double?
     /// The rate (e) published at (0: all before Assay started).
     var streamRate = 0
+    /// (a) and (c) after their first batch: messages after it over the time from it to the
+    /// end. This leaves out the start-up both pay before anything arrives, mostly the
+    /// broker's fixed 3 s group.initial.rebalance.delay.ms for a new group's first join (the
+    /// mock cluster's, as a real broker's default), so it is the sustained rate.
+    var kafkaSteadyRate = 0.0
+    var ingestSteadyRate = 0.0
+    /// CPU time (user and system) of the serve process during (c).
+    var ingestCPUSeconds = 0.0
 
     var kafkaRate: Double { Double(n) / kafkaSeconds }
     var copyRate: Double { Double(n) / copySeconds }
     var ingestRate: Double { Double(n) / ingestSeconds }
     var ratio: Double { ingestRate / min(kafkaRate, copyRate) }
+    var steadyRatio: Double { ingestSteadyRate / min(kafkaSteadyRate, copyRate) }
+    var cpuMicrosPerTrace: Double { 1_000_000 * ingestCPUSeconds / Double(n) }
     var megabytes: Double { Double(bytes) / 1_048_576 }
     var peakRSS: Double { max(ingestRSSMB, scoreRSSMB ?? 0, streamingRSSMB ?? 0) }
 
     var line: String {
-        String(format: "  run: kafka %.0f/s, copy %.0f/s, assay ingest %.0f/s (%.2f of the limit) in %.1f s, RSS %.0f MB",
-               kafkaRate, copyRate, ingestRate, ratio, ingestSeconds, ingestRSSMB)
+        String(format: "  run: kafka %.0f/s, copy %.0f/s, assay ingest %.0f/s (%.2f of the limit) in %.1f s, after the first batch %.2f of the limit, %.0f µs CPU per trace, RSS %.0f MB",
+               kafkaRate, copyRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, ingestRSSMB)
             + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
             + (streamingCloseSeconds.map { String(format: "; streaming: ingest %.1f s, %.0f%% scored before the close, close to last published %.2f s, total %.1f s, RSS %.0f MB",
                                                   streamingIngestSeconds ?? 0, 100 * (streamingScoredBeforeClose ?? 0), $0, streamingTotalSeconds ?? 0, streamingRSSMB ?? 0) } ?? "")
@@ -169,6 +179,9 @@ struct RunResult: Sendable {
         median.streamingTotalSeconds = midOptional(results.compactMap(\.streamingTotalSeconds))
         median.streamingRSSMB = midOptional(results.compactMap(\.streamingRSSMB))
         median.streamRate = results[0].streamRate
+        median.kafkaSteadyRate = mid(results.map(\.kafkaSteadyRate))
+        median.ingestSteadyRate = mid(results.map(\.ingestSteadyRate))
+        median.ingestCPUSeconds = mid(results.map(\.ingestCPUSeconds))
         return median
     }
 
@@ -182,6 +195,8 @@ struct RunResult: Sendable {
         row("(b) PostgreSQL COPY limit", copyRate, copySeconds)
         row("(c) Assay ingest", ingestRate, ingestSeconds)
         lines.append(String(format: "ratio c / min(a, b): %.2f", ratio))
+        lines.append(String(format: "after the first batch (without the group's first-join delay): (a) %.0f/s, (c) %.0f/s, ratio %.2f; (c) used %.1f s of CPU, %.0f µs per trace",
+                            kafkaSteadyRate, ingestSteadyRate, steadyRatio, ingestCPUSeconds, cpuMicrosPerTrace))
         if let scoreSeconds {
             lines.append(String(format: "(d) scoring: %.2f s from window close to the last assessment published, %d assessments, %.3f ms per assessment (%.1f%% of the ingest time); the window's summaries were committed after %.2f s",
                                 scoreSeconds, assessments, 1000 * scoreSeconds / Double(max(assessments, 1)), 100 * scoreSeconds / ingestSeconds, scoredSeconds ?? 0))
@@ -205,6 +220,10 @@ struct RunResult: Sendable {
         object["copy_limit_per_s"] = JSONValue(copyRate.rounded())
         object["ratio_vs_limit"] = JSONValue((ratio * 1000).rounded() / 1000)
         object["ingest_seconds"] = JSONValue((ingestSeconds * 1000).rounded() / 1000)
+        object["kafka_steady_per_s"] = JSONValue(kafkaSteadyRate.rounded())
+        object["ingest_steady_per_s"] = JSONValue(ingestSteadyRate.rounded())
+        object["steady_ratio_vs_limit"] = JSONValue((steadyRatio * 1000).rounded() / 1000)
+        object["ingest_cpu_us_per_trace"] = JSONValue(cpuMicrosPerTrace.rounded())
         object["score_seconds"] = scoreSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["scored_seconds"] = scoredSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["assessments"] = JSONValue(assessments)

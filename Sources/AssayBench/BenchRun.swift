@@ -28,7 +28,7 @@ struct BenchRun {
         try mock.createTopic("assessments", partitions: partitions)
         try await publish(to: mock)
 
-        let kafkaSeconds = try await readEverything(from: mock)
+        let kafka = try await readEverything(from: mock)
         let copySeconds = try copyLimit()
         let database = try await BenchDatabase(cluster: cluster, name: "bench_assay_\(repetition)_\(UInt32.random(in: 0...UInt32.max))", logger: logger)
         defer { database.drop() }
@@ -36,14 +36,18 @@ struct BenchRun {
 
         // (c) ingest: from launch (an empty group) to every trace stored and every offset committed.
         let group = "bench-\(repetition)"
-        let (ingest, ingestSeconds) = try await ingestAll(mock: mock, database: database, group: group)
+        let (ingest, ingestTiming) = try await ingestAll(mock: mock, database: database, group: group)
         let ingestRSS = ingest.peakRSSMegabytes()
+        let ingestCPU = ingest.cpuSeconds()
         ingest.stop()
 
         // (d) scoring: the closed window of all traces, from its close to the last assessment
         // published. Scoring ahead of the close is off here: this is the whole window's pass.
-        var result = RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafkaSeconds, copySeconds: copySeconds,
-                               ingestSeconds: ingestSeconds, ingestRSSMB: ingestRSS)
+        var result = RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafka.seconds, copySeconds: copySeconds,
+                               ingestSeconds: ingestTiming.seconds, ingestRSSMB: ingestRSS)
+        result.kafkaSteadyRate = kafka.steadyRate
+        result.ingestSteadyRate = ingestTiming.steadyRate
+        result.ingestCPUSeconds = ingestCPU
         if scoring {
             try await database.saveMonitor()
             let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
@@ -85,8 +89,8 @@ struct BenchRun {
             }
             defer { producer?.cancel() }
             let started = ContinuousClock.now
-            let (child, seconds) = try await ingestAll(mock: mock, database: streamed, group: "bench-stream-\(repetition)",
-                                                       topic: topic, extra: ["--idle-timeout-seconds", "1", "--traces-topic", topic])
+            let (child, timing) = try await ingestAll(mock: mock, database: streamed, group: "bench-stream-\(repetition)",
+                                                      topic: topic, extra: ["--idle-timeout-seconds", "1", "--traces-topic", topic])
             do {
                 try await producer?.value
                 try await waitUntilScored(pool: streamed.pool, child: child)
@@ -97,7 +101,7 @@ struct BenchRun {
             result.streamingTotalSeconds = started.duration(to: .now).seconds
             result.streamingRSSMB = child.peakRSSMegabytes()
             child.stop()
-            result.streamingIngestSeconds = seconds
+            result.streamingIngestSeconds = timing.seconds
             result.streamRate = streamRate
             let figures = try await streamed.pool.withConnection { connection in
                 try connection.query("""
@@ -116,24 +120,39 @@ struct BenchRun {
         return result
     }
 
+    /// Launch to done, and the rate after the first batch (see ``RunResult/ingestSteadyRate``).
+    struct Timing {
+        var seconds: Double
+        var steadyRate: Double
+    }
+
     /// Starts a serve in `group` and waits until every trace is stored and its offset
-    /// committed to Kafka; returns the still running serve and the seconds it took.
-    private func ingestAll(mock: MockCluster, database: BenchDatabase, group: String, topic: String = "traces", extra: [String] = []) async throws -> (ServeChild, Double) {
+    /// committed to Kafka; returns the still running serve and how long it took.
+    private func ingestAll(mock: MockCluster, database: BenchDatabase, group: String, topic: String = "traces", extra: [String] = []) async throws -> (ServeChild, Timing) {
         let started = ContinuousClock.now
         let child = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group, extra: extra)
         let total = Int64(data.messages.count)
         // Offsets commit in the same transaction as their rows, so the stored offsets reaching
         // the log end means every message is stored. (Polling count(*) of traces instead
-        // scanned the whole table every 50 ms and slowed the ingest it measured.)
+        // scanned the whole table every 50 ms and slowed the ingest it measured.) Polled
+        // every 20 ms until the first batch is stored, to time it closely.
         do {
-            try await waitFor("ingest", pool: database.pool, timeout: .seconds(900), child: child) { connection in
-                try connection.query("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0].int64(0) >= total
+            let deadline = started.advanced(by: .seconds(900))
+            var first: (at: ContinuousClock.Instant, stored: Int64)?
+            while true {
+                let stored = try await database.pool.withConnection { try $0.query("SELECT coalesce(sum(next_offset), 0)::int8 FROM consumer_offsets")[0].int64(0) }
+                if first == nil, stored > 0 { first = (.now, stored) }
+                if stored >= total { break }
+                guard child.isRunning else { throw BenchFailure("assay serve exited during ingest: \(child.logTail)") }
+                if ContinuousClock.now > deadline { throw BenchFailure("timed out waiting for ingest: \(child.logTail)") }
+                try await Task.sleep(for: .milliseconds(first == nil ? 20 : 100))
             }
             try await waitForKafkaCommit(mock: mock, group: group, topic: topic, total: total, child: child)
-            let seconds = started.duration(to: .now).seconds
+            let done = ContinuousClock.now
             let stored = try await database.pool.withConnection { try $0.query("SELECT count(*) FROM traces")[0].int64(0) }
             guard stored == total else { throw BenchFailure("\(stored) traces stored of \(total) published") }
-            return (child, seconds)
+            let steady = first.map { Double(total - $0.stored) / $0.at.duration(to: done).seconds } ?? 0
+            return (child, Timing(seconds: started.duration(to: done).seconds, steadyRate: steady))
         } catch {
             child.stop()  // a failed measurement leaves no serve behind
             throw error
@@ -193,20 +212,23 @@ struct BenchRun {
     }
 
     /// (a) A plain consumer that only counts, from subscribing to the last message.
-    private func readEverything(from mock: MockCluster) async throws -> Double {
+    private func readEverything(from mock: MockCluster) async throws -> Timing {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: mock.bootstrapServers, groupID: "bench-raw-\(repetition)")
         configuration.autoOffsetReset = .earliest
         let consumer = try KafkaConsumer(configuration: configuration, listener: FromBeginning(), logger: logger)
         let start = ContinuousClock.now
         try await consumer.subscribe(topics: ["traces"])
         var count = 0
+        var first: (at: ContinuousClock.Instant, count: Int)?
         while count < data.messages.count {
             count += try await consumer.poll(maxMessages: 10_000, timeout: .milliseconds(500), linger: .milliseconds(5)).messages.count
+            if first == nil, count > 0 { first = (.now, count) }
             if start.duration(to: .now) > .seconds(600) { throw BenchFailure("the raw consumer read only \(count) messages") }
         }
-        let seconds = start.duration(to: .now).seconds
+        let done = ContinuousClock.now
         await consumer.close()
-        return seconds
+        let steady = first.map { Double(count - $0.count) / $0.at.duration(to: done).seconds } ?? 0
+        return Timing(seconds: start.duration(to: done).seconds, steadyRate: steady)
     }
 
     /// (b) `psql \copy` of the rows Assay writes (traces and spans), from files, into a fresh
@@ -326,6 +348,16 @@ final class ServeChild: @unchecked Sendable {
     }
 
     var isRunning: Bool { process.isRunning }
+
+    /// User plus system CPU time the process has used so far, in seconds (0 if unknown).
+    func cpuSeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        // After "pid (comm)": state is field 3, utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 
     /// VmHWM of the process, in MB.
     func peakRSSMegabytes() -> Double {

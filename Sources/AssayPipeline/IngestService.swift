@@ -338,7 +338,7 @@ public final class IngestService: Service, Sendable {
                 if let rejection = eventTime.check(eventTime: trace.requestTimeNanos, now: nowNanos) {
                     deadLetter("event_time_out_of_range", "trace \(trace.traceID): \(rejection)")
                 } else {
-                    batch.traces.append((trace: trace, source: source))
+                    batch.appendTrace(trace, source: source)
                 }
             case .fragments(let fragments):
                 // A message is kept or dead-lettered whole.
@@ -456,7 +456,7 @@ public final class IngestService: Service, Sendable {
         for item in batch.traces {
             var single = IngestBatch()
             single.cover(item.source)
-            single.traces = [item]
+            single.appendTrace(item.trace, source: item.source)
             singles.append(single)
         }
         for letter in batch.deadLetters {
@@ -576,7 +576,7 @@ extension IngestBatch {
     /// This batch without the messages of the given partitions.
     func dropping(_ partitions: Set<PartitionKey>) -> IngestBatch {
         var copy = self
-        copy.traces.removeAll { partitions.contains($0.source.partition) }
+        copy.removeTraces { partitions.contains($0.source.partition) }
         copy.fragments.removeAll { partitions.contains($0.source.partition) }
         copy.deadLetters.removeAll { partitions.contains($0.source.partition) }
         for key in partitions { copy.ranges[key] = nil }

@@ -19,7 +19,7 @@ struct StoreTests {
         for (index, trace) in traces.enumerated() {
             let source = SourcePosition(partition: PartitionKey(topic: "traces", partition: partition), offset: firstOffset + Int64(index))
             batch.cover(source)
-            batch.traces.append((trace: trace, source: source))
+            batch.appendTrace(trace, source: source)
         }
         return batch
     }

@@ -116,4 +116,24 @@ struct PipelineLogicTests {
         #expect(whole.traces.count == 686 && whole.deadLetters.count == 14)
         #expect(whole.ranges[PartitionKey(topic: "traces", partition: 0)] == 100..<334)
     }
+
+    @Test("a batch's pre-encoded COPY rows are dropped whenever its traces change, and kept when nothing is dropped")
+    func preEncodedRowsFollowTheTraces() async throws {
+        var generator = SyntheticTraceGenerator(seed: 4, startNanos: 1_770_000_000 * second)
+        let messages = (0..<300).map { index in
+            ConsumerMessage(topicPartition: TopicPartition(topic: "traces", partition: Int32(index % 2)), offset: Int64(index / 2), value: generator.next().json)
+        }
+        let now = 1_770_000_100 * second
+        let batch = await IngestService.decode(messages, slices: 2, limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: now)
+        #expect(batch.directCopy?.traceCount == 300)
+
+        var appended = batch
+        appended.appendTrace(batch.traces[0].trace, source: SourcePosition(partition: PartitionKey(topic: "traces", partition: 0), offset: 999))
+        #expect(appended.directCopy == nil)
+        var removed = batch
+        removed.removeTraces { $0.source.partition.partition == 1 }
+        #expect(removed.traces.count == 150 && removed.directCopy == nil)
+        #expect(batch.dropping([PartitionKey(topic: "traces", partition: 0)]).directCopy == nil)
+        #expect(batch.dropping([PartitionKey(topic: "other", partition: 0)]).directCopy?.traceCount == 300)
+    }
 }
