@@ -24,6 +24,13 @@ extension JSONValue {
         return output
     }
 
+    /// Appends ``serializedUTF8()`` as a field of PostgreSQL's COPY text format: the same
+    /// bytes with every backslash doubled. That is the whole escaping the field needs, because
+    /// compact JSON holds no raw tab, newline or carriage return (strings escape them).
+    public func appendCopyText(to output: inout [UInt8]) {
+        JSONWriter.write(self, into: &output, copyText: true)
+    }
+
     /// This value with every U+0000 in strings and keys replaced by U+FFFD.
     public var sanitizedForPostgres: JSONValue {
         switch self {
@@ -67,7 +74,9 @@ extension String {
 enum JSONWriter {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func write(_ value: JSONValue, into output: inout [UInt8]) {
+    /// With `copyText`, each backslash of the output is written twice (see
+    /// ``JSONValue/appendCopyText(to:)``).
+    static func write(_ value: JSONValue, into output: inout [UInt8], copyText: Bool = false) {
         switch value {
         case .null:
             output.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])  // null
@@ -82,28 +91,35 @@ enum JSONWriter {
                 output.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
             }
         case .string(let string):
-            writeString(string, into: &output)
+            writeString(string, into: &output, copyText: copyText)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                write(element, into: &output)
+                write(element, into: &output, copyText: copyText)
             }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
             output.append(UInt8(ascii: "{"))
             for (index, entry) in object.entries.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                writeString(entry.key, into: &output)
+                writeString(entry.key, into: &output, copyText: copyText)
                 output.append(UInt8(ascii: ":"))
-                write(entry.value, into: &output)
+                write(entry.value, into: &output, copyText: copyText)
             }
             output.append(UInt8(ascii: "}"))
         }
     }
 
     /// Writes a quoted, escaped string. Runs of bytes that need no escaping are copied in bulk.
-    static func writeString(_ string: String, into output: inout [UInt8]) {
+    static func writeString(_ string: String, into output: inout [UInt8], copyText: Bool = false) {
+        /// A backslash escape: `\` and `character`, each backslash twice for COPY text.
+        func escape(_ character: UInt8) {
+            output.append(UInt8(ascii: "\\"))
+            if copyText { output.append(UInt8(ascii: "\\")) }
+            output.append(character)
+            if copyText && character == UInt8(ascii: "\\") { output.append(character) }
+        }
         output.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { utf8 in
@@ -120,27 +136,17 @@ enum JSONWriter {
                     output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
                 }
                 switch byte {
-                case UInt8(ascii: "\""):
-                    output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-                case UInt8(ascii: "\\"):
-                    output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case 0x00:
-                    output.append(contentsOf: replacementCharacterUTF8)
-                case 0x08:
-                    output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-                case 0x09:
-                    output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case 0x0A:
-                    output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case 0x0C:
-                    output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-                case 0x0D:
-                    output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case UInt8(ascii: "\""): escape(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): escape(UInt8(ascii: "\\"))
+                case 0x00: output.append(contentsOf: replacementCharacterUTF8)
+                case 0x08: escape(UInt8(ascii: "b"))
+                case 0x09: escape(UInt8(ascii: "t"))
+                case 0x0A: escape(UInt8(ascii: "n"))
+                case 0x0C: escape(UInt8(ascii: "f"))
+                case 0x0D: escape(UInt8(ascii: "r"))
                 default:
-                    output.append(contentsOf: [
-                        UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                        hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)],
-                    ])
+                    escape(UInt8(ascii: "u"))
+                    output.append(contentsOf: [UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]])
                 }
                 index += 1
                 runStart = index

@@ -111,10 +111,9 @@ public struct IngestBatch: Sendable {
     public mutating func prepareDirectCopy() {
         var rows = DirectCopyRows()
         for item in traces {
-            CopyTextEncoder.appendRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: 1) + [TraceRowEncoder.requestTimeText(item.trace)],
-                                      to: &rows.traces)
+            TraceRowEncoder.appendTraceRow(item.trace, source: item.source, deliveries: 1, to: &rows.traces)
             for span in item.trace.spans {
-                CopyTextEncoder.appendRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID), to: &rows.spans)
+                TraceRowEncoder.appendSpanRow(span, traceID: item.trace.traceID, to: &rows.spans)
             }
             rows.traceCount += 1
             rows.spanCount += item.trace.spans.count

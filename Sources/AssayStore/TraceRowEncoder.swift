@@ -48,6 +48,125 @@ public enum TraceRowEncoder {
         TimeFormatting.rfc3339(nanos: (trace.requestTimeNanos / 1000) * 1000, fraction: .shortestExact)
     }
 
+    /// ``traceRow(_:source:deliveries:)`` and then ``requestTimeText(_:)``, as one COPY text
+    /// row appended to `buffer`: the bytes `CopyTextEncoder.appendRow` makes of those fields,
+    /// written straight from the trace, without a string per field (most of the cost of
+    /// encoding at ingest, where every trace is encoded once).
+    public static func appendTraceRow(_ trace: Trace, source: SourcePosition, deliveries: Int, to buffer: inout [UInt8]) {
+        var row = CopyRow()
+        swap(&row.buffer, &buffer)  // moved, not shared: a shared buffer is copied on append
+        row.text(trace.traceID)
+        row.text(trace.canonicalTraceID)
+        row.text(trace.format.rawValue)
+        row.integer(trace.requestTimeNanos)
+        row.integer(trace.executionDurationMillis)
+        row.text(trace.state.rawValue)
+        row.text(trace.clientRequestID)
+        row.text(trace.requestPreview)
+        row.text(trace.responsePreview)
+        row.json(.object(JSONObject(trace.tags.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) })))
+        row.json(.object(JSONObject(trace.metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) })))
+        row.integer(trace.spans.count)
+        row.text(trace.rootSpan?.spanID)
+        row.text(source.partition.topic)
+        row.integer(source.partition.partition)
+        row.integer(source.offset)
+        row.integer(deliveries)
+        row.text(String(Sampler.rho(canonicalTraceID: trace.canonicalTraceID)))
+        row.text(requestTimeText(trace))
+        row.end()
+        swap(&row.buffer, &buffer)
+    }
+
+    /// ``spanRow(_:traceID:)`` as one COPY text row appended to `buffer` (as
+    /// ``appendTraceRow(_:source:deliveries:to:)`` does for traces).
+    public static func appendSpanRow(_ span: Span, traceID: String, to buffer: inout [UInt8]) {
+        var row = CopyRow()
+        swap(&row.buffer, &buffer)  // moved, not shared: a shared buffer is copied on append
+        row.text(traceID)
+        row.text(span.spanID)
+        row.text(span.parentSpanID)
+        row.text(span.name)
+        row.text(span.spanType)
+        row.integer(span.startTimeNanos)
+        row.integer(span.endTimeNanos)
+        row.text(span.status.code.rawValue)
+        row.text(span.status.message)
+        row.json(span.inputs)
+        row.json(span.outputs)
+        row.json(.object(sortedObject(span.attributes)))
+        row.json(.array(span.events.map { event in
+            .object(JSONObject([
+                (key: "name", value: .string(event.name)),
+                (key: "time_unix_nano", value: JSONValue(event.timeNanos)),
+                (key: "attributes", value: .object(sortedObject(event.attributes))),
+            ]))
+        }))
+        row.end()
+        swap(&row.buffer, &buffer)
+    }
+
+    /// One row of COPY text being appended: fields separated by tabs, `\N` for NULL, text
+    /// made NUL-free (U+FFFD, as ``Swift/String/sanitizedForPostgres``) and escaped.
+    private struct CopyRow {
+        var buffer: [UInt8] = []
+        var fields = 0
+
+        private mutating func separate() {
+            if fields > 0 { buffer.append(UInt8(ascii: "\t")) }
+            fields += 1
+        }
+
+        private mutating func null() {
+            buffer.append(UInt8(ascii: "\\"))
+            buffer.append(UInt8(ascii: "N"))
+        }
+
+        mutating func text(_ value: String?) {
+            separate()
+            guard var value else { return null() }
+            value.withUTF8 { utf8 in
+                var runStart = 0
+                for (index, byte) in utf8.enumerated() {
+                    let escaped: UInt8
+                    switch byte {
+                    case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
+                    case UInt8(ascii: "\n"): escaped = UInt8(ascii: "n")
+                    case UInt8(ascii: "\r"): escaped = UInt8(ascii: "r")
+                    case UInt8(ascii: "\t"): escaped = UInt8(ascii: "t")
+                    case 0: escaped = 0
+                    default: continue
+                    }
+                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                    if escaped == 0 {
+                        buffer.append(contentsOf: [0xEF, 0xBF, 0xBD])  // U+FFFD for NUL
+                    } else {
+                        buffer.append(UInt8(ascii: "\\"))
+                        buffer.append(escaped)
+                    }
+                    runStart = index + 1
+                }
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+            }
+        }
+
+        mutating func integer<Value: BinaryInteger>(_ value: Value?) {
+            separate()
+            guard let value else { return null() }
+            buffer.append(contentsOf: String(value).utf8)
+        }
+
+        mutating func json(_ value: JSONValue?) {
+            separate()
+            guard let value else { return null() }
+            value.appendCopyText(to: &buffer)
+        }
+
+        mutating func end() {
+            buffer.append(UInt8(ascii: "\n"))
+        }
+    }
+
     public static func spanRow(_ span: Span, traceID: String) -> [String?] {
         [
             traceID.sanitizedForPostgres,
