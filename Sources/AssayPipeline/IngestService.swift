@@ -71,7 +71,9 @@ public final class IngestService: Service, Sendable {
             logger.info("ingest started", metadata: ["kafka.group": "\(configuration.groupID)", "kafka.topic": "\(configuration.tracesTopic)"])
             // Two batches in flight: while batch N is written (PostgreSQL's CPU and the pool
             // thread's), batch N+1 is polled and decoded (ours). Writes stay one at a time and
-            // in order, and each batch's offsets are committed after its own write.
+            // in order, and each batch's offsets are committed after its own write. Batch
+            // N+1's write starts as soon as batch N is durable, before N's offsets go to Kafka:
+            // that commit waits for the broker, and PostgreSQL would sit idle meanwhile.
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let batch = try await consumer.poll(maxMessages: configuration.batchSize, timeout: configuration.pollTimeout)
                 if !batch.events.isEmpty, let inFlight = writing {
@@ -85,9 +87,12 @@ public final class IngestService: Service, Sendable {
                 let decoded = batch.messages.isEmpty ? nil : await decode(batch.messages)
                 if let inFlight = writing {
                     writing = nil
-                    try await finish(inFlight, consumer: consumer)
+                    let result = try await inFlight.task.value
+                    if let decoded { writing = startWrite(decoded, consumer: consumer) }
+                    try await acknowledge(inFlight, result: result, consumer: consumer)
+                } else if let decoded {
+                    writing = startWrite(decoded, consumer: consumer)
                 }
-                if let decoded { writing = startWrite(decoded, consumer: consumer) }
                 // A partition is reported caught up only once what was read from it is stored.
                 try await reportPartitions(consumer, unstored: writing?.partitions ?? [])
             }
@@ -252,10 +257,16 @@ public final class IngestService: Service, Sendable {
         InFlightWrite(batch: batch, partitions: Set(batch.ranges.keys), task: Task { try await self.writeDurably(batch, consumer: consumer) })
     }
 
-    /// Waits for a write, then counts it and commits its offsets to Kafka.
+    /// Waits for a write, then acknowledges it (``acknowledge(_:result:consumer:)``).
     private func finish(_ write: InFlightWrite, consumer: KafkaConsumer) async throws {
+        try await acknowledge(write, result: try await write.task.value, consumer: consumer)
+    }
+
+    /// After a write has ended: counts it and commits its offsets to Kafka (nothing when
+    /// `result` is nil, a write given up at shutdown).
+    private func acknowledge(_ write: InFlightWrite, result: IngestWriteResult?, consumer: KafkaConsumer) async throws {
         let batch = write.batch
-        guard let result = try await write.task.value else { return }
+        guard let result else { return }
         let batchesWritten = statistics.withLock { $0.batchesWritten + 1 }
         if let crashAfter = configuration.crashAfterDurableBatches, batchesWritten >= crashAfter {
             logger.critical("fault injection: crashing after a durable batch, before the Kafka commit")
