@@ -79,7 +79,7 @@ public final class IngestService: Service, Sendable {
                 if !batch.events.isEmpty, let inFlight = writing {
                     // Rebalances and repositioning see the stored offsets of everything read before.
                     writing = nil
-                    try await finish(inFlight, consumer: consumer)
+                    guard try await finish(inFlight, consumer: consumer) else { break }
                 }
                 for event in batch.events {
                     try await handle(event, consumer: consumer)
@@ -87,7 +87,9 @@ public final class IngestService: Service, Sendable {
                 let decoded = batch.messages.isEmpty ? nil : await decode(batch.messages)
                 if let inFlight = writing {
                     writing = nil
-                    let result = try await inFlight.task.value
+                    // A write given up at shutdown ends the loop: a later batch's write would move
+                    // the stored offsets past the messages of the one not written.
+                    guard let result = try await inFlight.task.value else { break }
                     if let decoded { writing = startWrite(decoded, consumer: consumer) }
                     try await acknowledge(inFlight, result: result, consumer: consumer)
                 } else if let decoded {
@@ -258,15 +260,17 @@ public final class IngestService: Service, Sendable {
     }
 
     /// Waits for a write, then acknowledges it (``acknowledge(_:result:consumer:)``).
-    private func finish(_ write: InFlightWrite, consumer: KafkaConsumer) async throws {
-        try await acknowledge(write, result: try await write.task.value, consumer: consumer)
+    /// Returns false when the write was given up at shutdown (nothing to acknowledge).
+    @discardableResult
+    private func finish(_ write: InFlightWrite, consumer: KafkaConsumer) async throws -> Bool {
+        guard let result = try await write.task.value else { return false }
+        try await acknowledge(write, result: result, consumer: consumer)
+        return true
     }
 
-    /// After a write has ended: counts it and commits its offsets to Kafka (nothing when
-    /// `result` is nil, a write given up at shutdown).
-    private func acknowledge(_ write: InFlightWrite, result: IngestWriteResult?, consumer: KafkaConsumer) async throws {
+    /// After a write is durable: counts it and commits its offsets to Kafka.
+    private func acknowledge(_ write: InFlightWrite, result: IngestWriteResult, consumer: KafkaConsumer) async throws {
         let batch = write.batch
-        guard let result else { return }
         let batchesWritten = statistics.withLock { $0.batchesWritten + 1 }
         if let crashAfter = configuration.crashAfterDurableBatches, batchesWritten >= crashAfter {
             logger.critical("fault injection: crashing after a durable batch, before the Kafka commit")
