@@ -30,10 +30,10 @@ public enum TraceRowEncoder {
             trace.clientRequestID?.sanitizedForPostgres,
             trace.requestPreview?.sanitizedForPostgres,
             trace.responsePreview?.sanitizedForPostgres,
-            stringMapJSON(trace.tags),
-            stringMapJSON(trace.metadata),
+            stringMapObject(trace.tags).serialized(),
+            stringMapObject(trace.metadata).serialized(),
             String(trace.spans.count),
-            trace.rootSpan?.spanID,
+            trace.rootSpan?.spanID.sanitizedForPostgres,
             source.partition.topic,
             String(source.partition.partition),
             String(source.offset),
@@ -64,8 +64,8 @@ public enum TraceRowEncoder {
         row.text(trace.clientRequestID)
         row.text(trace.requestPreview)
         row.text(trace.responsePreview)
-        row.json(.object(JSONObject(trace.tags.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) })))
-        row.json(.object(JSONObject(trace.metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) })))
+        row.json(stringMapObject(trace.tags))
+        row.json(stringMapObject(trace.metadata))
         row.integer(trace.spans.count)
         row.text(trace.rootSpan?.spanID)
         row.text(source.partition.topic)
@@ -95,13 +95,7 @@ public enum TraceRowEncoder {
         row.json(span.inputs)
         row.json(span.outputs)
         row.json(.object(sortedObject(span.attributes)))
-        row.json(.array(span.events.map { event in
-            .object(JSONObject([
-                (key: "name", value: .string(event.name)),
-                (key: "time_unix_nano", value: JSONValue(event.timeNanos)),
-                (key: "attributes", value: .object(sortedObject(event.attributes))),
-            ]))
-        }))
+        row.json(eventsArray(span.events))
         row.end()
         swap(&row.buffer, &buffer)
     }
@@ -181,22 +175,29 @@ public enum TraceRowEncoder {
             span.inputs?.serialized(),
             span.outputs?.serialized(),
             objectJSON(span.attributes),
-            JSONValue.array(span.events.map { event in
-                .object(JSONObject([
-                    (key: "name", value: .string(event.name)),
-                    (key: "time_unix_nano", value: JSONValue(event.timeNanos)),
-                    (key: "attributes", value: .object(sortedObject(event.attributes))),
-                ]))
-            }).serialized(),
+            eventsArray(span.events).serialized(),
         ]
     }
 
-    static func stringMapJSON(_ map: [String: String]) -> String {
-        JSONValue.object(JSONObject(map.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) })).serialized()
-    }
-
+    /// An attribute map as JSON text, keys sorted.
     static func objectJSON(_ map: [String: JSONValue]) -> String {
         JSONValue.object(sortedObject(map)).serialized()
+    }
+
+    /// Tags or metadata as a JSON object, keys sorted.
+    static func stringMapObject(_ map: [String: String]) -> JSONValue {
+        .object(JSONObject(map.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) }))
+    }
+
+    /// The `events` column: name, time and attributes (keys sorted) per event.
+    static func eventsArray(_ events: [SpanEvent]) -> JSONValue {
+        .array(events.map { event in
+            .object(JSONObject([
+                (key: "name", value: .string(event.name)),
+                (key: "time_unix_nano", value: JSONValue(event.timeNanos)),
+                (key: "attributes", value: .object(sortedObject(event.attributes))),
+            ]))
+        })
     }
 
     private static func sortedObject(_ map: [String: JSONValue]) -> JSONObject {

@@ -23,6 +23,7 @@ struct TraceRowEncoderTests {
             trace.tags[text] = text
             trace.metadata["k\(index)"] = text
             if !trace.spans.isEmpty {
+                trace.spans[0].spanID += text
                 trace.spans[0].name = text
                 trace.spans[0].status.message = text
                 trace.spans[0].attributes[text] = .string(text)
