@@ -55,7 +55,7 @@ struct AssayBench: AsyncParsableCommand {
             thread.shutdown()
         }
         let data = try BenchData.generate(n: n, seed: seed)
-        let partitionCount = partitions ?? max(64, Int((data.bytes + 4 * 1_048_576 - 1) / (4 * 1_048_576)))
+        let partitionCount = partitions ?? max(64, MockCluster.partitionsToHold(bytes: data.bytes))
         print("assay-bench: n=\(n), \(String(format: "%.1f", Double(data.bytes) / 1_048_576)) MB of MLflow traces (1–8 KB), \(partitionCount) partitions, \(repeats) repetitions")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; broker, PostgreSQL (fsync off) and Assay share them")
 

@@ -33,6 +33,16 @@ public final class MockCluster: @unchecked Sendable {
     /// `host:port,...` of the mock brokers.
     public let bootstrapServers: String
 
+    /// How many bytes of messages to plan for per partition. The mock brokers keep only
+    /// about 5 MiB per partition and delete the oldest messages beyond that, read or not;
+    /// this leaves a margin for uneven keys.
+    public static let plannedBytesPerPartition = 4 * 1_048_576
+
+    /// The fewest partitions that hold `bytes` of messages (see ``plannedBytesPerPartition``).
+    public static func partitionsToHold(bytes: Int) -> Int {
+        max(1, (bytes + plannedBytesPerPartition - 1) / plannedBytesPerPartition)
+    }
+
     public init(brokers: Int = 1, logger: Logger) throws(KafkaError) {
         precondition(brokers >= 1, "a mock cluster needs at least one broker")
         let context = RDKafkaCallbackContext(logger: logger)

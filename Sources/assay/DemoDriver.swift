@@ -77,6 +77,16 @@ final class DemoDriver: Service, Sendable {
             if trace.state == .error { errored += 1 }
             messages.append(Self.message(trace))
         }
+        // The mock broker deletes the oldest messages of a partition beyond ~5 MiB, read or
+        // not: traffic that does not fit would be lost before Assay reads it, and the demo
+        // would wait for traces that never arrive.
+        let bytes = messages.reduce(0) { $0 + ($1.value?.count ?? 0) }
+        let needed = MockCluster.partitionsToHold(bytes: bytes)
+        guard needed <= partitions else {
+            throw DemoFailure("\(traces) traces (\(bytes / 1_048_576) MiB) do not fit \(partitions) partitions of the mock broker, which keeps about 5 MiB per partition: "
+                              + (needed <= 64 ? "use --partitions \(needed) or more, or fewer --traces"
+                                 : "use at most about \(traces * 64 * MockCluster.plannedBytesPerPartition / bytes) --traces (with --partitions 64)"))
+        }
         let poison: [(String, [UInt8]?)] = [
             ("invalid JSON", Array(#"{"info": {"trace_id": "tr-"#.utf8)),
             ("a tombstone", nil),

@@ -69,6 +69,34 @@ struct DemoMetricsTests {
         }
     }
 
+    @Test("assay demo refuses traffic that would not fit the mock broker's partitions, before publishing it")
+    func demoRefusesTrafficThatWouldBeLost() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("assay-demo-\(UUID().uuidString.prefix(8)).out")
+            FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: outputURL) }
+            let output = try FileHandle(forWritingTo: outputURL)
+            defer { try? output.close() }
+            let process = Process()
+            process.executableURL = try assayExecutable()
+            process.arguments = ["demo", "--traces", "30000", "--partitions", "8", "--database-url", env.database.url, "--timeout-seconds", "120"]
+            process.standardOutput = output
+            process.standardError = output
+            let exited = AsyncStream<Void> { continuation in
+                process.terminationHandler = { _ in continuation.yield(); continuation.finish() }
+            }
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            for await _ in exited { break }
+            let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+            #expect(process.terminationStatus != 0)
+            #expect(text.contains("do not fit 8 partitions"), "\(text.suffix(2000))")
+            #expect(!text.contains("Published"), "nothing is published: \(text.suffix(2000))")
+            let needed = try #require(firstCapture(#"use --partitions (\d+) or more"#, in: text).flatMap(Int.init), "\(text.suffix(2000))")
+            #expect((9...64).contains(needed))
+        }
+    }
+
     func firstCapture(_ pattern: String, in text: String) -> String? {
         guard let regex = try? NSRegularExpression(pattern: pattern),
               let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)), match.numberOfRanges > 1,
