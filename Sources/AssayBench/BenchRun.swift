@@ -29,7 +29,8 @@ struct BenchRun {
         try await publish(to: mock)
 
         let kafka = try await readEverything(from: mock)
-        let copySeconds = try copyLimit()
+        let copySeconds = try copyLimit(binary: true)
+        let copyTextSeconds = try copyLimit(binary: false)
         let database = try await BenchDatabase(cluster: cluster, name: "bench_assay_\(repetition)_\(UInt32.random(in: 0...UInt32.max))", logger: logger)
         defer { database.drop() }
         let pool = database.pool
@@ -45,6 +46,7 @@ struct BenchRun {
         // published. Scoring ahead of the close is off here: this is the whole window's pass.
         var result = RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafka.seconds, copySeconds: copySeconds,
                                ingestSeconds: ingestTiming.seconds, ingestRSSMB: ingestRSS)
+        result.copyTextSeconds = copyTextSeconds
         result.kafkaSteadyRate = kafka.steadyRate
         result.ingestSteadyRate = ingestTiming.steadyRate
         result.ingestCPUSeconds = ingestCPU
@@ -231,9 +233,10 @@ struct BenchRun {
         return Timing(seconds: start.duration(to: done).seconds, steadyRate: steady)
     }
 
-    /// (b) `psql \copy` of the rows Assay writes (traces and spans), from files, into a fresh
-    /// database with Assay's tables and indexes.
-    private func copyLimit() throws -> Double {
+    /// (b) `psql \copy` of the rows Assay writes (traces and spans, in PostgreSQL's binary
+    /// format), from files, into a fresh database with Assay's tables and indexes. With
+    /// `binary` false, (b′): the same values as the general path's text rows.
+    private func copyLimit(binary: Bool) throws -> Double {
         let name = "bench_copy_\(repetition)_\(UInt32.random(in: 0...UInt32.max))"
         let url = try cluster.createDatabase(name: name)
         defer { try? cluster.dropDatabase(name: name) }
@@ -242,16 +245,22 @@ struct BenchRun {
         defer { try? FileManager.default.removeItem(at: directory) }
         let traces = directory.appendingPathComponent("traces.copy")
         let spans = directory.appendingPathComponent("spans.copy")
-        try Self.write(data.traceRows, to: traces)
-        try Self.write(data.spanRows, to: spans)
+        if binary {
+            try Data(CopyBinaryEncoder.header + data.binaryRows.traces + CopyBinaryEncoder.trailer).write(to: traces)
+            try Data(CopyBinaryEncoder.header + data.binaryRows.spans + CopyBinaryEncoder.trailer).write(to: spans)
+        } else {
+            try Self.write(data.traceRows, to: traces)
+            try Self.write(data.spanRows, to: spans)
+        }
         // Migrate with the assay binary (the same tables and indexes Assay writes into).
         try Self.runTool(assayPath, ["migrate", "--database-url", url, "--log-level", "error"])
         let traceColumns = (TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", ")
         let spanColumns = TraceRowEncoder.spanColumns.joined(separator: ", ")
+        let format = binary ? " WITH (FORMAT binary)" : ""
         let start = ContinuousClock.now
         try Self.runTool(cluster.binDirectory + "/psql", [url, "-v", "ON_ERROR_STOP=1", "-q",
-                                                          "-c", "\\copy assay.traces (\(traceColumns)) FROM '\(traces.path)'",
-                                                          "-c", "\\copy assay.spans (\(spanColumns)) FROM '\(spans.path)'"])
+                                                          "-c", "\\copy assay.traces (\(traceColumns)) FROM '\(traces.path)'\(format)",
+                                                          "-c", "\\copy assay.spans (\(spanColumns)) FROM '\(spans.path)'\(format)"])
         return start.duration(to: .now).seconds
     }
 

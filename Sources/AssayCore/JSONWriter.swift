@@ -24,11 +24,9 @@ extension JSONValue {
         return output
     }
 
-    /// Appends ``serializedUTF8()`` as a field of PostgreSQL's COPY text format: the same
-    /// bytes with every backslash doubled. That is the whole escaping the field needs, because
-    /// compact JSON holds no raw tab, newline or carriage return (strings escape them).
-    public func appendCopyText(to output: inout [UInt8]) {
-        JSONWriter.write(self, into: &output, copyText: true)
+    /// Appends ``serializedUTF8()`` to `output`.
+    public func appendSerialized(to output: inout [UInt8]) {
+        JSONWriter.write(self, into: &output)
     }
 
     /// This value with every U+0000 in strings and keys replaced by U+FFFD.
@@ -56,17 +54,28 @@ extension String {
         let hasNUL = copy.withUTF8 { $0.contains(0) }
         guard hasNUL else { return self }
         var output: [UInt8] = []
-        copy.withUTF8 { utf8 in
-            output.reserveCapacity(utf8.count + 8)
-            for byte in utf8 {
-                if byte == 0 {
-                    output.append(contentsOf: replacementCharacterUTF8)
-                } else {
-                    output.append(byte)
-                }
-            }
-        }
+        output.reserveCapacity(utf8.count + 8)
+        appendSanitizedUTF8(to: &output)
         return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Appends the UTF-8 of ``sanitizedForPostgres`` to `output`, without making that string.
+    public func appendSanitizedUTF8(to output: inout [UInt8]) {
+        var copy = self
+        copy.withUTF8 { utf8 in
+            var runStart = 0
+            var index = 0
+            let count = utf8.count
+            while index < count {
+                if utf8[index] == 0 {
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                    output.append(contentsOf: replacementCharacterUTF8)
+                    runStart = index + 1
+                }
+                index += 1
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
+        }
     }
 }
 
@@ -74,9 +83,7 @@ extension String {
 enum JSONWriter {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// With `copyText`, each backslash of the output is written twice (see
-    /// ``JSONValue/appendCopyText(to:)``).
-    static func write(_ value: JSONValue, into output: inout [UInt8], copyText: Bool = false) {
+    static func write(_ value: JSONValue, into output: inout [UInt8]) {
         switch value {
         case .null:
             output.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])  // null
@@ -91,34 +98,32 @@ enum JSONWriter {
                 output.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
             }
         case .string(let string):
-            writeString(string, into: &output, copyText: copyText)
+            writeString(string, into: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                write(element, into: &output, copyText: copyText)
+                write(element, into: &output)
             }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
             output.append(UInt8(ascii: "{"))
             for (index, entry) in object.entries.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                writeString(entry.key, into: &output, copyText: copyText)
+                writeString(entry.key, into: &output)
                 output.append(UInt8(ascii: ":"))
-                write(entry.value, into: &output, copyText: copyText)
+                write(entry.value, into: &output)
             }
             output.append(UInt8(ascii: "}"))
         }
     }
 
     /// Writes a quoted, escaped string. Runs of bytes that need no escaping are copied in bulk.
-    static func writeString(_ string: String, into output: inout [UInt8], copyText: Bool = false) {
-        /// A backslash escape: `\` and `character`, each backslash twice for COPY text.
+    static func writeString(_ string: String, into output: inout [UInt8]) {
+        /// A backslash escape: `\` and `character`.
         func escape(_ character: UInt8) {
             output.append(UInt8(ascii: "\\"))
-            if copyText { output.append(UInt8(ascii: "\\")) }
             output.append(character)
-            if copyText && character == UInt8(ascii: "\\") { output.append(character) }
         }
         output.append(UInt8(ascii: "\""))
         var string = string

@@ -105,19 +105,12 @@ public struct IngestBatch: Sendable {
     /// work; done while decoding, in parallel slices, it is off the one writer connection.
     public private(set) var directCopy: DirectCopyRows?
 
-    /// COPY text for ``traces`` as they are now (each delivered once); dropped when they
+    /// Binary COPY rows for ``traces`` as they are now (each delivered once); dropped when they
     /// change. The store uses it only when it writes every trace of the batch and no id
     /// repeats within it; otherwise it encodes.
     public mutating func prepareDirectCopy() {
         var rows = DirectCopyRows()
-        for item in traces {
-            TraceRowEncoder.appendTraceRow(item.trace, source: item.source, deliveries: 1, to: &rows.traces)
-            for span in item.trace.spans {
-                TraceRowEncoder.appendSpanRow(span, traceID: item.trace.traceID, to: &rows.spans)
-            }
-            rows.traceCount += 1
-            rows.spanCount += item.trace.spans.count
-        }
+        for item in traces { rows.appendTrace(item.trace, source: item.source, deliveries: 1) }
         directCopy = rows
     }
 
@@ -150,7 +143,8 @@ public struct IngestBatch: Sendable {
     }
 }
 
-/// Traces and spans as COPY text rows for ``IngestStore``'s direct COPY.
+/// Traces and spans as rows (tuples) of PostgreSQL's binary COPY format, without the
+/// format's header and trailer, for ``IngestStore``'s direct COPY.
 public struct DirectCopyRows: Sendable, Equatable {
     public var traces: [UInt8] = []
     public var spans: [UInt8] = []
@@ -158,6 +152,16 @@ public struct DirectCopyRows: Sendable, Equatable {
     public var spanCount = 0
 
     public init() {}
+
+    /// Appends the trace's row and its spans' rows.
+    public mutating func appendTrace(_ trace: Trace, source: SourcePosition, deliveries: Int) {
+        TraceRowEncoder.appendBinaryTraceRow(trace, source: source, deliveries: deliveries, to: &traces)
+        for span in trace.spans {
+            TraceRowEncoder.appendBinarySpanRow(span, traceID: trace.traceID, to: &spans)
+        }
+        traceCount += 1
+        spanCount += trace.spans.count
+    }
 
     mutating func append(_ other: DirectCopyRows) {
         traces += other.traces
@@ -448,27 +452,10 @@ public struct IngestStore: Sendable {
                                on connection: PostgresConnection) throws -> Int? {
         try connection.executeScript("SAVEPOINT copy_new_traces")
         do {
-            var spans = 0
-            if let encoded {
-                _ = try connection.copyFrom(Self.copyTraces) { writer in try writer.writeRaw(encoded.traces) }
-                _ = try connection.copyFrom(Self.copySpans) { writer in try writer.writeRaw(encoded.spans) }
-                spans = encoded.spanCount
-            } else {
-                _ = try connection.copyFrom(Self.copyTraces) { writer in
-                    for (index, item) in unique.enumerated() {
-                        try writer.writeRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: occurrences[index])
-                            + [TraceRowEncoder.requestTimeText(item.trace)])
-                    }
-                }
-                _ = try connection.copyFrom(Self.copySpans) { writer in
-                    for item in unique {
-                        for span in item.trace.spans {
-                            try writer.writeRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID))
-                            spans += 1
-                        }
-                    }
-                }
-            }
+            let rows = encoded ?? Self.binaryRows(unique, occurrences: occurrences)
+            _ = try connection.copyFrom(Self.copyTraces) { writer in try Self.writeBinary(rows.traces, to: &writer) }
+            _ = try connection.copyFrom(Self.copySpans) { writer in try Self.writeBinary(rows.spans, to: &writer) }
+            let spans = rows.spanCount
             try connection.executeScript("RELEASE SAVEPOINT copy_new_traces")
             return spans
         } catch let error as PostgresError where error.isUniqueViolation {
@@ -477,8 +464,21 @@ public struct IngestStore: Sendable {
         }
     }
 
-    static let copyTraces = "COPY traces (\((TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", "))) FROM STDIN"
-    static let copySpans = "COPY spans (\(TraceRowEncoder.spanColumns.joined(separator: ", "))) FROM STDIN"
+    static let copyTraces = "COPY traces (\((TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", "))) FROM STDIN WITH (FORMAT binary)"
+    static let copySpans = "COPY spans (\(TraceRowEncoder.spanColumns.joined(separator: ", "))) FROM STDIN WITH (FORMAT binary)"
+
+    /// The direct COPY's rows for traces that were not encoded while decoding.
+    private static func binaryRows(_ unique: [(trace: Trace, source: SourcePosition)], occurrences: [Int]) -> DirectCopyRows {
+        var rows = DirectCopyRows()
+        for (index, item) in unique.enumerated() { rows.appendTrace(item.trace, source: item.source, deliveries: occurrences[index]) }
+        return rows
+    }
+
+    private static func writeBinary(_ tuples: [UInt8], to writer: inout CopyInWriter) throws {
+        try writer.writeRaw(CopyBinaryEncoder.header)
+        try writer.writeRaw(tuples)
+        try writer.writeRaw(CopyBinaryEncoder.trailer)
+    }
 
     /// Session-local staging tables for COPY (COPY cannot do ON CONFLICT), emptied at commit.
     static let createStageTables = """

@@ -66,6 +66,8 @@ public enum CopyTextEncoder {
 public struct CopyInWriter {
     /// The size at which buffered data is sent to the server.
     public static let chunkSize = 128 * 1024
+    /// The most sent in one `PQputCopyData` call when a large raw write is sent directly.
+    static let directChunkSize = 1024 * 1024
 
     private let connection: PostgresConnection
     private var buffer: [UInt8] = []
@@ -87,14 +89,27 @@ public struct CopyInWriter {
     /// Queues bytes that are already in the COPY statement's format (for example CSV
     /// lines for `COPY ... FROM STDIN (FORMAT csv)`), without any escaping.
     public mutating func writeRaw(_ bytes: [UInt8]) throws {
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= Self.chunkSize { try flush() }
+        guard bytes.count >= Self.chunkSize else {
+            buffer.append(contentsOf: bytes)
+            if buffer.count >= Self.chunkSize { try flush() }
+            return
+        }
+        // Large: sent from where it is, in chunks, rather than copied into the buffer first.
+        try flush()
+        try bytes.withUnsafeBufferPointer { all in
+            var start = 0
+            while start < all.count {
+                let end = min(all.count, start + Self.directChunkSize)
+                try connection.putCopyData(UnsafeBufferPointer(rebasing: all[start..<end]))
+                start = end
+            }
+        }
     }
 
     /// Sends the buffered data now.
     public mutating func flush() throws {
         guard !buffer.isEmpty else { return }
-        try connection.putCopyData(buffer)
+        try buffer.withUnsafeBufferPointer { try connection.putCopyData($0) }
         buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -313,13 +313,11 @@ public final class PostgresConnection {
         return copied
     }
 
-    /// Sends one chunk of COPY data; called by ``CopyInWriter``.
-    func putCopyData(_ bytes: [UInt8]) throws {
+    /// Sends one chunk of COPY data (at most `Int32.max` bytes); called by ``CopyInWriter``.
+    func putCopyData(_ bytes: UnsafeBufferPointer<UInt8>) throws {
         let handle = try liveHandle()
-        let status = bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { chars in
-                PQputCopyData(handle, chars.baseAddress, Int32(chars.count))
-            }
+        let status = bytes.withMemoryRebound(to: CChar.self) { chars in
+            PQputCopyData(handle, chars.baseAddress, Int32(chars.count))
         }
         guard status == 1 else {
             // In blocking mode 0 ("would block") should not happen; treat it as a failure too.

@@ -144,11 +144,21 @@ struct StoreTests {
         }
     }
 
-    @Test("rows COPYed from text encoded while decoding are the rows encoded at write time")
+    @Test("binary rows encoded while decoding, or at write time, store what text COPY of the general rows stores")
     func preEncodedRows() async throws {
         try await Environment.with(partitions: 1) { env in
             var traces = try Self.traces(40, seed: 21)
-            traces[3].requestPreview = "tab\tnew\nline \\ back\u{0}nul"
+            let awkward = ["tab\tnew\nline \\ back\u{0}nul", "\\N", "naïve 東京 🙂", "", "quote\" \u{07}", "\r"]
+            for (index, text) in awkward.enumerated() {
+                traces[index].requestPreview = text
+                traces[index].clientRequestID = text
+                traces[index].tags[text] = text
+                traces[index].requestTimeNanos = index % 2 == 0 ? -1_234_567_891_234 : traces[index].requestTimeNanos + 999
+                traces[index].spans[0].name = text
+                traces[index].spans[0].attributes[text] = .string(text)
+                traces[index].spans[0].outputs = .array([.string(text), .number("-1.5e-7"), .null])
+                traces[index].spans[0].events.append(SpanEvent(name: text, timeNanos: -5, attributes: [text: .string(text)]))
+            }
             /// Every stored column but the ingest time, per trace and per span, in a fixed order.
             @Sendable func dump(_ connection: PostgresConnection) throws -> [String] {
                 try connection.query("SELECT (to_jsonb(t) - 'ingested_at')::text FROM traces t ORDER BY trace_id").map { try $0.string(0) }
@@ -162,12 +172,33 @@ struct StoreTests {
             #expect(written.tracesInserted == 40)
             let fromPrepared = try await env.pool.withConnection { try dump($0) }
             _ = try await env.pool.withConnection { try $0.executeScript("TRUNCATE traces, spans") }
+
             let plain = Self.batch(traces, firstOffset: 0)
             #expect(plain.directCopy == nil)
             _ = try await env.pool.withConnection { try IngestStore(groupID: "b").write(plain, on: $0) }
             let fromPlain = try await env.pool.withConnection { try dump($0) }
+            _ = try await env.pool.withConnection { try $0.executeScript("TRUNCATE traces, spans") }
+
+            // The general rows as text COPY, as the staging tables receive them.
+            let traceColumns = (TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", ")
+            let spanColumns = TraceRowEncoder.spanColumns.joined(separator: ", ")
+            let fromText = try await env.pool.withConnection { connection in
+                _ = try connection.copyFrom("COPY traces (\(traceColumns)) FROM STDIN") { writer in
+                    for item in plain.traces {
+                        try writer.writeRow(TraceRowEncoder.traceRow(item.trace, source: item.source, deliveries: 1)
+                                            + [TraceRowEncoder.requestTimeText(item.trace)])
+                    }
+                }
+                _ = try connection.copyFrom("COPY spans (\(spanColumns)) FROM STDIN") { writer in
+                    for item in plain.traces {
+                        for span in item.trace.spans { try writer.writeRow(TraceRowEncoder.spanRow(span, traceID: item.trace.traceID)) }
+                    }
+                }
+                return try dump(connection)
+            }
             #expect(fromPrepared.count == 40 + traces.reduce(0) { $0 + $1.spans.count })
-            #expect(fromPrepared == fromPlain)
+            #expect(fromPrepared == fromText)
+            #expect(fromPlain == fromText)
         }
     }
 

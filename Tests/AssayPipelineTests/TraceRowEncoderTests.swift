@@ -3,9 +3,10 @@ import AssayStore
 import Postgres
 import Testing
 
-/// The COPY rows ingest writes while decoding are byte for byte the rows of the general path
-/// (fields as strings, then `CopyTextEncoder`), whatever the text holds.
-@Suite("COPY rows written straight from traces")
+/// The binary COPY rows ingest writes while decoding carry, field by field, the values of the
+/// general path's text rows (fields as strings, as the staging tables get them), whatever the
+/// text holds. (StoreTests checks that PostgreSQL stores the two alike.)
+@Suite("Binary COPY rows written straight from traces")
 struct TraceRowEncoderTests {
     /// Text that needs every kind of escaping: COPY's (tab, newline, carriage return,
     /// backslash), JSON's (quote, control characters) and PostgreSQL's (NUL), and non-ASCII.
@@ -22,6 +23,7 @@ struct TraceRowEncoderTests {
             trace.clientRequestID = text
             trace.tags[text] = text
             trace.metadata["k\(index)"] = text
+            trace.requestTimeNanos = index % 2 == 0 ? -1_234_567_891 - Int64(index) : trace.requestTimeNanos + 999  // before 1970; sub-µs
             if !trace.spans.isEmpty {
                 trace.spans[0].spanID += text
                 trace.spans[0].name = text
@@ -30,43 +32,100 @@ struct TraceRowEncoderTests {
                 trace.spans[0].inputs = .object(JSONObject([(key: text, value: .array([.string(text), .number("1.5e3"), .null, .bool(true)]))]))
                 trace.spans[0].outputs = .string(text)
                 trace.spans[0].events.append(SpanEvent(name: text, timeNanos: 5, attributes: [text: .string(text)]))
+                trace.spans[0].endTimeNanos = nil
             }
             traces.append(trace)
         }
         return traces
     }
 
-    @Test("trace and span rows equal the rows CopyTextEncoder makes of their fields")
-    func sameBytes() throws {
+    /// The column types of the direct COPY, in order.
+    enum Column { case text, int4, int8, float8, timestamptz, jsonb }
+    static let traceTypes: [Column] = [.text, .text, .text, .int8, .int8, .text, .text, .text, .text, .jsonb, .jsonb, .int4, .text, .text,
+                                       .int4, .int8, .int4, .float8, .timestamptz]
+    static let spanTypes: [Column] = [.text, .text, .text, .text, .text, .int8, .int8, .text, .text, .jsonb, .jsonb, .jsonb, .jsonb]
+
+    /// One binary tuple read back as the text each field stands for; throws on a malformed tuple.
+    struct TupleReader {
+        let bytes: [UInt8]
+        var position = 0
+
+        mutating func integer(_ width: Int) throws -> UInt64 {
+            guard position + width <= bytes.count else { throw TupleError("truncated at \(position)") }
+            var value: UInt64 = 0
+            for byte in bytes[position..<(position + width)] { value = value << 8 | UInt64(byte) }
+            position += width
+            return value
+        }
+
+        mutating func tuple(_ types: [Column]) throws -> [String?] {
+            let count = Int(Int16(bitPattern: UInt16(try integer(2))))
+            guard count == types.count else { throw TupleError("\(count) fields, expected \(types.count)") }
+            return try types.map { type throws -> String? in
+                let length = Int(Int32(bitPattern: UInt32(try integer(4))))
+                if length == -1 { return nil }
+                guard length >= 0, position + length <= bytes.count else { throw TupleError("bad length \(length)") }
+                let start = position
+                switch type {
+                case .int4:
+                    guard length == 4 else { throw TupleError("int4 of \(length) bytes") }
+                    return String(Int32(bitPattern: UInt32(try integer(4))))
+                case .int8:
+                    guard length == 8 else { throw TupleError("int8 of \(length) bytes") }
+                    return String(Int64(bitPattern: try integer(8)))
+                case .float8:
+                    guard length == 8 else { throw TupleError("float8 of \(length) bytes") }
+                    return String(Double(bitPattern: try integer(8)))
+                case .timestamptz:
+                    guard length == 8 else { throw TupleError("timestamptz of \(length) bytes") }
+                    let micros = Int64(bitPattern: try integer(8)) + CopyBinaryEncoder.postgresEpochMicros
+                    return TimeFormatting.rfc3339(nanos: micros * 1000, fraction: .shortestExact)
+                case .text:
+                    position += length
+                    return String(decoding: bytes[start..<position], as: UTF8.self)
+                case .jsonb:
+                    guard length >= 1, bytes[start] == 1 else { throw TupleError("jsonb without version 1") }
+                    position += length
+                    return String(decoding: bytes[(start + 1)..<position], as: UTF8.self)
+                }
+            }
+        }
+    }
+
+    struct TupleError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test("trace and span tuples hold the general path's field values, and nothing else")
+    func sameValues() throws {
         var spans = 0
         for (index, trace) in try Self.traces().enumerated() {
             let source = SourcePosition(partition: PartitionKey(topic: "traces", partition: Int32(index % 5)), offset: Int64(index) * 1_000_003)
-            var direct: [UInt8] = Array("previous row\n".utf8)
-            TraceRowEncoder.appendTraceRow(trace, source: source, deliveries: index % 3 + 1, to: &direct)
-            var general: [UInt8] = Array("previous row\n".utf8)
-            CopyTextEncoder.appendRow(TraceRowEncoder.traceRow(trace, source: source, deliveries: index % 3 + 1) + [TraceRowEncoder.requestTimeText(trace)], to: &general)
-            #expect(direct.elementsEqual(general), "trace \(index):\n\(String(decoding: direct, as: UTF8.self))\n\(String(decoding: general, as: UTF8.self))")
+            var rows = DirectCopyRows()
+            rows.appendTrace(trace, source: source, deliveries: index % 3 + 1)
+            var traceReader = TupleReader(bytes: rows.traces)
+            let general = TraceRowEncoder.traceRow(trace, source: source, deliveries: index % 3 + 1) + [TraceRowEncoder.requestTimeText(trace)]
+            #expect(try traceReader.tuple(Self.traceTypes) == general, "trace \(index)")
+            #expect(traceReader.position == rows.traces.count)
+            var spanReader = TupleReader(bytes: rows.spans)
             for span in trace.spans {
-                var directSpan: [UInt8] = []
-                TraceRowEncoder.appendSpanRow(span, traceID: trace.traceID, to: &directSpan)
-                var generalSpan: [UInt8] = []
-                CopyTextEncoder.appendRow(TraceRowEncoder.spanRow(span, traceID: trace.traceID), to: &generalSpan)
-                #expect(directSpan.elementsEqual(generalSpan), "a span of trace \(index):\n\(String(decoding: directSpan, as: UTF8.self))\n\(String(decoding: generalSpan, as: UTF8.self))")
+                #expect(try spanReader.tuple(Self.spanTypes) == TraceRowEncoder.spanRow(span, traceID: trace.traceID), "a span of trace \(index)")
                 spans += 1
             }
+            #expect(spanReader.position == rows.spans.count)
+            #expect(rows.traceCount == 1 && rows.spanCount == trace.spans.count)
         }
         #expect(spans > 200)
     }
 
-    @Test("JSON as a COPY text field is the serialized JSON with every backslash doubled")
-    func jsonCopyText() {
-        for text in Self.awkward {
-            let value = JSONValue.object(JSONObject([(key: text, value: .array([.string(text), .number("-0.25"), .object(JSONObject())]))]))
-            var field: [UInt8] = [0x41]
-            value.appendCopyText(to: &field)
-            let doubled = value.serializedUTF8().flatMap { $0 == UInt8(ascii: "\\") ? [$0, $0] : [$0] }
-            #expect(field.elementsEqual([0x41] + doubled), "\(text.debugDescription): \(String(decoding: field, as: UTF8.self))")
-            #expect(!field.contains(UInt8(ascii: "\t")) && !field.contains(UInt8(ascii: "\n")) && !field.contains(0))
+    @Test("the sanitized UTF-8 of a string is the UTF-8 of its sanitized form")
+    func sanitizedUTF8() {
+        for text in Self.awkward + ["\u{0}\u{0}", "a\u{0}", "\u{0}b"] {
+            var appended: [UInt8] = [0x41]
+            text.appendSanitizedUTF8(to: &appended)
+            #expect(appended == [0x41] + Array(text.sanitizedForPostgres.utf8), "\(text.debugDescription)")
+            #expect(!appended.contains(0))
         }
     }
 }

@@ -127,4 +127,76 @@ struct CopyTests {
         #expect(viaCopy?.kind == .invalidUsage)
         #expect(usable == 42)
     }
+
+    @Test("binary COPY stores int4, int8, float8, timestamptz, text, jsonb and NULL exactly, also from one large raw write")
+    func binaryCopyRoundTrip() async throws {
+        let texts = ["plain", "tab\there", "back\\slash", "\\N", "héllo ✓ 🙂", "", "new\nline"]
+        let count = 6_000  // the tuples together are over 1 MiB: sent directly, in more than one piece
+        func expected(_ id: Int) -> (int8: Int64, float8: Double, micros: Int64, text: String?, json: String) {
+            let micros: Int64 = id % 2 == 0 ? 1_770_000_000_123_456 + Int64(id) : -1_234_567_890_123 - Int64(id)  // before 1970 too
+            return (Int64(id) * -3_000_000_007, Double(id) / 7 - 100, micros, id % 5 == 0 ? nil : texts[id % texts.count] + String(repeating: "x", count: id % 300),
+                    "{\"k\": [\(id), \"é\\t\"]}")
+        }
+        var tuples: [UInt8] = []
+        for id in 0..<count {
+            let value = expected(id)
+            CopyBinaryEncoder.beginTuple(fieldCount: 6, in: &tuples)
+            CopyBinaryEncoder.appendInt32(Int32(id), to: &tuples)
+            CopyBinaryEncoder.appendInt64(value.int8, to: &tuples)
+            CopyBinaryEncoder.appendFloat8(value.float8, to: &tuples)
+            CopyBinaryEncoder.appendTimestamp(microsSinceUnixEpoch: value.micros, to: &tuples)
+            if let text = value.text {
+                CopyBinaryEncoder.appendField(to: &tuples) { $0.append(contentsOf: text.utf8) }
+            } else {
+                CopyBinaryEncoder.appendNull(to: &tuples)
+            }
+            CopyBinaryEncoder.appendJSONB(to: &tuples) { $0.append(contentsOf: value.json.utf8) }
+        }
+        #expect(tuples.count > 8 * CopyInWriter.chunkSize)
+        let stream = tuples
+        let (copied, rows) = try await withConnection { connection in
+            try connection.execute("CREATE TABLE binary_copied (id int4 PRIMARY KEY, i8 int8, f8 float8, at timestamptz, t text, j jsonb)")
+            let copied = try connection.copyFrom("COPY binary_copied FROM STDIN WITH (FORMAT binary)") { writer in
+                try writer.writeRaw(CopyBinaryEncoder.header)
+                try writer.writeRaw(stream)
+                try writer.writeRaw(CopyBinaryEncoder.trailer)
+            }
+            let rows = try connection.query("""
+                SELECT id, i8, f8::text, (extract(epoch FROM at) * 1000000)::bigint, t FROM binary_copied ORDER BY id
+                """).map { row in
+                (try row.int(0), try row.int64(1), try row.string(2), try row.int64(3), try row.optionalString(4))
+            }
+            let jsonMatches = try connection.query("SELECT count(*) FROM binary_copied WHERE j->'k'->>0 = id::text AND j->'k'->>1 = E'é\\t'")[0].int(0)
+            return (copied, (rows, jsonMatches))
+        }
+        #expect(copied == count)
+        try #require(rows.0.count == count)
+        #expect(rows.1 == count)
+        var mismatches = 0
+        for (id, row) in rows.0.enumerated() {
+            let want = expected(id)
+            if row.0 != id || row.1 != want.int8 || Double(row.2) != want.float8 || row.3 != want.micros || row.4 != want.text {
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("row \(id) differs: got \(row), want \(want)") }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
+    @Test("the binary header and trailer are PostgreSQL's, and a field's length counts its bytes")
+    func binaryLayout() {
+        #expect(CopyBinaryEncoder.header == Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [UInt8](repeating: 0, count: 8))
+        #expect(CopyBinaryEncoder.trailer == [0xFF, 0xFF])
+        var tuple: [UInt8] = []
+        CopyBinaryEncoder.beginTuple(fieldCount: 4, in: &tuple)
+        CopyBinaryEncoder.appendInt32(-2, to: &tuple)
+        CopyBinaryEncoder.appendNull(to: &tuple)
+        CopyBinaryEncoder.appendField(to: &tuple) { $0.append(contentsOf: "ab✓".utf8) }
+        CopyBinaryEncoder.appendTimestamp(microsSinceUnixEpoch: 946_684_800_000_001, to: &tuple)
+        #expect(tuple == [0, 4,
+                          0, 0, 0, 4, 0xFF, 0xFF, 0xFF, 0xFE,
+                          0xFF, 0xFF, 0xFF, 0xFF,
+                          0, 0, 0, 5, 0x61, 0x62, 0xE2, 0x9C, 0x93,
+                          0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1])
+    }
 }
