@@ -146,6 +146,8 @@ struct RunResult: Sendable {
     var ingestSteadyRate = 0.0
     /// CPU time (user and system) of the serve process during (c).
     var ingestCPUSeconds = 0.0
+    /// CPU time of the PostgreSQL cluster's processes during (c).
+    var ingestDatabaseCPUSeconds = 0.0
 
     var kafkaRate: Double { Double(n) / kafkaSeconds }
     var copyRate: Double { Double(n) / copySeconds }
@@ -154,12 +156,13 @@ struct RunResult: Sendable {
     var ratio: Double { ingestRate / min(kafkaRate, copyRate) }
     var steadyRatio: Double { ingestSteadyRate / min(kafkaSteadyRate, copyRate) }
     var cpuMicrosPerTrace: Double { 1_000_000 * ingestCPUSeconds / Double(n) }
+    var databaseCPUMicrosPerTrace: Double { 1_000_000 * ingestDatabaseCPUSeconds / Double(n) }
     var megabytes: Double { Double(bytes) / 1_048_576 }
     var peakRSS: Double { max(ingestRSSMB, scoreRSSMB ?? 0, streamingRSSMB ?? 0) }
 
     var line: String {
-        String(format: "  run: kafka %.0f/s, copy %.0f/s (text %.0f/s), assay ingest %.0f/s (%.2f of the limit) in %.1f s, after the first batch %.2f of the limit, %.0f µs CPU per trace, RSS %.0f MB",
-               kafkaRate, copyRate, copyTextRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, ingestRSSMB)
+        String(format: "  run: kafka %.0f/s, copy %.0f/s (text %.0f/s), assay ingest %.0f/s (%.2f of the limit) in %.1f s, after the first batch %.2f of the limit, %.0f µs CPU per trace (PostgreSQL %.0f µs), RSS %.0f MB",
+               kafkaRate, copyRate, copyTextRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, databaseCPUMicrosPerTrace, ingestRSSMB)
             + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
             + (streamingCloseSeconds.map { String(format: "; streaming: ingest %.1f s, %.0f%% scored before the close, close to last published %.2f s, total %.1f s, RSS %.0f MB",
                                                   streamingIngestSeconds ?? 0, 100 * (streamingScoredBeforeClose ?? 0), $0, streamingTotalSeconds ?? 0, streamingRSSMB ?? 0) } ?? "")
@@ -190,6 +193,7 @@ struct RunResult: Sendable {
         median.ingestSteadyRate = mid(results.map(\.ingestSteadyRate))
         median.ingestCPUSeconds = mid(results.map(\.ingestCPUSeconds))
         median.copyTextSeconds = mid(results.map(\.copyTextSeconds))
+        median.ingestDatabaseCPUSeconds = mid(results.map(\.ingestDatabaseCPUSeconds))
         return median
     }
 
@@ -204,8 +208,8 @@ struct RunResult: Sendable {
         row("(b') the same rows as text", copyTextRate, copyTextSeconds)
         row("(c) Assay ingest", ingestRate, ingestSeconds)
         lines.append(String(format: "ratio c / min(a, b): %.2f", ratio))
-        lines.append(String(format: "after the first batch (without the group's first-join delay): (a) %.0f/s, (c) %.0f/s, ratio %.2f; (c) used %.1f s of CPU, %.0f µs per trace",
-                            kafkaSteadyRate, ingestSteadyRate, steadyRatio, ingestCPUSeconds, cpuMicrosPerTrace))
+        lines.append(String(format: "after the first batch (without the group's first-join delay): (a) %.0f/s, (c) %.0f/s, ratio %.2f; (c) used %.1f s of CPU, %.0f µs per trace, and PostgreSQL %.0f µs per trace",
+                            kafkaSteadyRate, ingestSteadyRate, steadyRatio, ingestCPUSeconds, cpuMicrosPerTrace, databaseCPUMicrosPerTrace))
         if let scoreSeconds {
             lines.append(String(format: "(d) scoring: %.2f s from window close to the last assessment published, %d assessments, %.3f ms per assessment (%.1f%% of the ingest time); the window's summaries were committed after %.2f s",
                                 scoreSeconds, assessments, 1000 * scoreSeconds / Double(max(assessments, 1)), 100 * scoreSeconds / ingestSeconds, scoredSeconds ?? 0))
@@ -234,6 +238,7 @@ struct RunResult: Sendable {
         object["ingest_steady_per_s"] = JSONValue(ingestSteadyRate.rounded())
         object["steady_ratio_vs_limit"] = JSONValue((steadyRatio * 1000).rounded() / 1000)
         object["ingest_cpu_us_per_trace"] = JSONValue(cpuMicrosPerTrace.rounded())
+        object["ingest_db_cpu_us_per_trace"] = JSONValue(databaseCPUMicrosPerTrace.rounded())
         object["score_seconds"] = scoreSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["scored_seconds"] = scoredSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["assessments"] = JSONValue(assessments)

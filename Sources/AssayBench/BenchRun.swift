@@ -37,9 +37,11 @@ struct BenchRun {
 
         // (c) ingest: from launch (an empty group) to every trace stored and every offset committed.
         let group = "bench-\(repetition)"
+        let databaseCPUBefore = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory)
         let (ingest, ingestTiming) = try await ingestAll(mock: mock, database: database, group: group)
         let ingestRSS = ingest.peakRSSMegabytes()
         let ingestCPU = ingest.cpuSeconds()
+        let databaseCPU = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory) - databaseCPUBefore
         ingest.stop()
 
         // (d) scoring: the closed window of all traces, from its close to the last assessment
@@ -50,6 +52,7 @@ struct BenchRun {
         result.kafkaSteadyRate = kafka.steadyRate
         result.ingestSteadyRate = ingestTiming.steadyRate
         result.ingestCPUSeconds = ingestCPU
+        result.ingestDatabaseCPUSeconds = databaseCPU
         if scoring {
             try await database.saveMonitor()
             let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
@@ -404,5 +407,32 @@ extension Duration {
     var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// CPU time of a PostgreSQL cluster's processes, from /proc: the postmaster's own and that
+/// of the children it has reaped (the backends that ended), plus its running children's.
+enum DatabaseCPU {
+    static func seconds(dataDirectory: String) -> Double {
+        guard let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+              let postmaster = pidFile.split(separator: "\n").first.flatMap({ Int32($0) }) else { return 0 }
+        var ticks = 0.0
+        if let own = stat(postmaster) { ticks += own.utime + own.stime + own.cutime + own.cstime }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = Int32(entry), pid != postmaster, let child = stat(pid), child.ppid == postmaster else { continue }
+            ticks += child.utime + child.stime
+        }
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Fields of /proc/PID/stat: ppid (4), utime (14), stime (15), cutime (16), cstime (17).
+    private static func stat(_ pid: Int32) -> (ppid: Int32, utime: Double, stime: Double, cutime: Double, cstime: Double)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 14, let ppid = Int32(fields[1]), let utime = Double(fields[11]), let stime = Double(fields[12]),
+              let cutime = Double(fields[13]), let cstime = Double(fields[14]) else { return nil }
+        return (ppid, utime, stime, cutime, cstime)
     }
 }
