@@ -41,6 +41,9 @@ struct AssayBench: AsyncParsableCommand {
     @Option(help: "Traces per second the streaming measurement publishes at while Assay runs; 0 publishes them all before it starts.")
     var streamRate = 1000
 
+    @Flag(help: "Only measure the replica's per-trace work on one core, without Kafka or PostgreSQL: decoding the messages, encoding their COPY rows and freeing the decoded traces.")
+    var decodeOnly = false
+
     func run() async throws {
         var configured = Logger(label: "bench")
         configured.logLevel = ProcessInfo.processInfo.environment["ASSAY_BENCH_LOG"] == nil ? .warning : .info
@@ -48,6 +51,11 @@ struct AssayBench: AsyncParsableCommand {
         let assayPath = assay ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("assay").path
         guard FileManager.default.isExecutableFile(atPath: assayPath) else { throw ValidationError("no assay binary at \(assayPath); build it first (make bench does)") }
 
+        if decodeOnly {
+            let data = try BenchData.generate(n: n, seed: seed)
+            print(try DecodeCost.measure(data.messages.compactMap(\.value), repeats: repeats))
+            return
+        }
         let thread = DedicatedThread(name: "bench-pg")
         let cluster = try await thread.run { try LocalPostgresCluster.start(logger: logger) }
         defer {
@@ -251,5 +259,42 @@ struct RunResult: Sendable {
         object["streaming_total_seconds"] = seconds(streamingTotalSeconds)
         object["peak_rss_mb"] = JSONValue(peakRSS.rounded())
         return .object(object)
+    }
+}
+
+/// `--decode-only`: the replica's CPU per trace outside Kafka and PostgreSQL, on one core:
+/// decoding a message into a trace, encoding the trace's COPY rows, freeing the trace.
+/// Steadier than the whole-machine figures, for comparing changes to these steps.
+enum DecodeCost {
+    static func measure(_ payloads: [[UInt8]], repeats: Int) throws -> String {
+        var decode: [Double] = []
+        var encode: [Double] = []
+        var free: [Double] = []
+        var bytes = 0
+        for _ in 0..<max(1, repeats) {
+            let clock = ContinuousClock()
+            var traces: [Trace] = []
+            traces.reserveCapacity(payloads.count)
+            decode.append(try clock.measure {
+                for payload in payloads { traces.append(try MessageDecoding.decode(payload: payload).get()) }
+            }.seconds)
+            var rows = DirectCopyRows()
+            encode.append(clock.measure {
+                for (index, trace) in traces.enumerated() {
+                    rows.appendTrace(trace, source: SourcePosition(partition: PartitionKey(topic: "traces", partition: 0), offset: Int64(index)), deliveries: 1)
+                }
+            }.seconds)
+            bytes = rows.traces.count + rows.spans.count
+            free.append(clock.measure { traces = [] }.seconds)
+        }
+        func perTrace(_ seconds: [Double]) -> Double { 1_000_000 * seconds.sorted()[seconds.count / 2] / Double(payloads.count) }
+        var object = JSONObject()
+        object["n"] = JSONValue(payloads.count)
+        object["repeats"] = JSONValue(decode.count)
+        object["decode_us_per_trace"] = JSONValue((perTrace(decode) * 100).rounded() / 100)
+        object["encode_us_per_trace"] = JSONValue((perTrace(encode) * 100).rounded() / 100)
+        object["free_us_per_trace"] = JSONValue((perTrace(free) * 100).rounded() / 100)
+        object["copy_bytes_per_trace"] = JSONValue(bytes / max(1, payloads.count))
+        return JSONValue.object(object).serialized()
     }
 }
