@@ -327,7 +327,7 @@ struct BenchDatabase {
         self.cluster = cluster
         self.name = name
         url = try cluster.createDatabase(name: name)
-        try await AssayDatabase.migrate(url: url, schema: .default, logger: logger)
+        _ = try await AssayDatabase.migrate(url: url, schema: .default, logger: logger)
         pool = try PostgresPool(configuration: AssayDatabase.configuration(url: url, schema: .default), size: 1, name: "bench", logger: logger)
     }
 
@@ -354,7 +354,7 @@ final class ServeChild: @unchecked Sendable {
         process.arguments = ["serve", "--brokers", brokers, "--database-url", databaseURL, "--group", group,
                              "--http", "127.0.0.1:0", "--log-level", "warning", "--replica-name", "bench"] + extra
         log = FileManager.default.temporaryDirectory.appendingPathComponent("assay-bench-serve-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle

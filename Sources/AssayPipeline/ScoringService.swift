@@ -421,7 +421,7 @@ public final class ScoringService: Service, Sendable {
             try await pool.withConnection { try store.commitChunk(toCommit, window: window, owner: owner, leaseSeconds: lease, on: $0) }
         }
         guard !Task.isShuttingDownGracefully else { return }
-        try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, paused: true, on: $0) }
+        _ = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, paused: true, on: $0) }
         logger.info("window closed while the monitor was paused: traces stored, nothing scored", metadata: [
             "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))", "config.version": "\(window.configVersion)",
         ])

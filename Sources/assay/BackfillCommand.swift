@@ -47,7 +47,7 @@ struct BackfillCommand: AsyncParsableCommand {
         let logger = log.bootstrap(label: "assay.backfill")
         guard let start = Self.parseTime(from), let end = Self.parseTime(to) else { throw ValidationError("Bad time range.") }
         let schema = try database.schema
-        try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
+        _ = try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
         let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-backfill"),
                                     size: 2, name: "backfill", logger: logger)
         let interactive = isatty(STDOUT_FILENO) == 1

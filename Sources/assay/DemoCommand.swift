@@ -121,7 +121,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         let outcome: DemoOutcome
         do {
-            try await AssayDatabase.migrate(url: database.url, schema: schema, logger: logger)
+            _ = try await AssayDatabase.migrate(url: database.url, schema: schema, logger: logger)
             let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: database.url, schema: schema, applicationName: "assay-demo"),
                                         size: 2 + 2 * replicas, name: "pg", logger: logger)
             _ = try await pool.withConnection { try MonitorStore(schema: schema).saveIfChanged(monitor, note: "demo", nowNanos: wallClockNanos(), on: $0) }

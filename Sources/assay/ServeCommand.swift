@@ -162,7 +162,7 @@ struct ServeCommand: AsyncParsableCommand {
         let monitor = try MonitorFile.load(monitorFile ?? environment("ASSAY_MONITOR_FILE"))
         let schema = try MonitorFile.schema(option: database.schemaFlag ?? environment("ASSAY_SCHEMA"), monitor: monitor)
         let configuration = try ingestConfiguration
-        try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
+        _ = try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
         let pool = try PostgresPool(
             configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)"),
             size: poolSize, name: "pg", logger: logger)
