@@ -29,7 +29,8 @@ struct BenchRun {
         try await publish(to: mock)
 
         let kafka = try await readEverything(from: mock)
-        // Which format loads first alternates: the first load after (a) ran slower in most runs.
+        // Which format loads first alternates, so that the order cannot decide the limit (at
+        // n = 100,000 the load that came first was the slower in most runs).
         let copyTextFirst = repetition % 2 == 0 ? try copyLimit(binary: false) : nil
         let copySeconds = try copyLimit(binary: true)
         let copyTextSeconds = try copyTextFirst ?? copyLimit(binary: false)
