@@ -48,14 +48,14 @@ struct AssayBench: AsyncParsableCommand {
         var configured = Logger(label: "bench")
         configured.logLevel = ProcessInfo.processInfo.environment["ASSAY_BENCH_LOG"] == nil ? .warning : .info
         let logger = configured
-        let assayPath = assay ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("assay").path
-        guard FileManager.default.isExecutableFile(atPath: assayPath) else { throw ValidationError("no assay binary at \(assayPath); build it first (make bench does)") }
-
         if decodeOnly {
             let data = try BenchData.generate(n: n, seed: seed)
             print(try DecodeCost.measure(data.messages.compactMap(\.value), repeats: repeats))
             return
         }
+        let assayPath = assay ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("assay").path
+        guard FileManager.default.isExecutableFile(atPath: assayPath) else { throw ValidationError("no assay binary at \(assayPath); build it first (make bench does)") }
+
         let thread = DedicatedThread(name: "bench-pg")
         let cluster = try await thread.run { try LocalPostgresCluster.start(logger: logger) }
         defer {
