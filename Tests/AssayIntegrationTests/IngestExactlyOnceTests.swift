@@ -44,6 +44,52 @@ struct IngestExactlyOnceTests {
         }
     }
 
+    @Test("a batch given up at shutdown during a database outage: nothing after it is stored, offsets stay before it")
+    func shutdownDuringOutageStopsAtTheUnwrittenBatch() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let (messages, _) = syntheticMessages(count: 200, seed: 13)
+            let poisonOffset = 50
+            let poison = String(decoding: messages[poisonOffset].key ?? [], as: UTF8.self)
+            // Any write holding this trace fails the way an unavailable database does (not a
+            // data error), so its batch is retried until shutdown and then given up. Batches
+            // after it would write fine: the replica must not write them.
+            try await env.pool.withConnection { connection in
+                try connection.executeScript("""
+                    CREATE TABLE refused_trace_ids (trace_id text PRIMARY KEY);
+                    CREATE FUNCTION refuse_trace() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF EXISTS (SELECT 1 FROM refused_trace_ids r WHERE r.trace_id = NEW.trace_id) THEN
+                            RAISE EXCEPTION 'test outage' USING ERRCODE = '57P03';
+                        END IF;
+                        RETURN NEW;
+                    END $$;
+                    CREATE TRIGGER refuse_trace BEFORE INSERT ON traces FOR EACH ROW EXECUTE FUNCTION refuse_trace();
+                    """)
+                try connection.execute("INSERT INTO refused_trace_ids VALUES ($1)", [.text(poison)])
+            }
+            try await env.publish(messages)
+            var configuration = env.ingestConfiguration(replica: "r1")
+            configuration.batchSize = 20
+            let replicas = RunningReplicas([configuration], pool: env.pool)
+            let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+            while replicas.services[0].currentStatistics.writeRetries < 2 {
+                guard ContinuousClock.now < deadline else { throw TestFailure("the write holding the refused trace was never retried") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await replicas.stop()
+
+            let stored = try await env.storedOffsets(group: "assay")[0] ?? 0
+            #expect(stored <= Int64(poisonOffset), "stored next offset \(stored), past the unwritten message at \(poisonOffset)")
+            let after = try await env.pool.withConnection { connection in
+                try connection.query("SELECT count(*) FROM traces WHERE source_offset > $1", [.text(String(poisonOffset))])[0].int(0)
+            }
+            #expect(after == 0, "\(after) traces after the unwritten batch were stored")
+            #expect(try await env.count("traces") == Int(stored), "everything before the stored offset is stored")
+            let committed = try await env.kafkaCommittedOffsets(group: "assay")[0] ?? nil
+            #expect((committed ?? 0) <= Int64(poisonOffset), "Kafka's committed offset \(String(describing: committed))")
+        }
+    }
+
     @Test("a replica killed after its database commit but before its Kafka commit: the next one resumes from PostgreSQL")
     func crashBetweenDatabaseAndKafkaCommit() async throws {
         try await Environment.with(partitions: 4) { env in
