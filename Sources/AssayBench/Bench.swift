@@ -136,6 +136,9 @@ struct RunResult: Sendable {
     var scoredSeconds: Double?
     var assessments = 0
     var scoreRSSMB: Double?
+    /// CPU time of the scoring serve, and of the PostgreSQL cluster, during (d).
+    var scoreCPUSeconds: Double?
+    var scoreDatabaseCPUSeconds: Double?
     /// (e) Streaming: ingest with the monitor in force (scoring the open window meanwhile),
     /// from the window's close to the last assessment published, the share of traces scored
     /// before the close, launch to last published, and the serve's peak RSS.
@@ -171,7 +174,7 @@ struct RunResult: Sendable {
     var line: String {
         String(format: "  run: kafka %.0f/s, copy %.0f/s (text %.0f/s), assay ingest %.0f/s (%.2f of the limit) in %.1f s, after the first batch %.2f of the limit, %.0f µs CPU per trace (PostgreSQL %.0f µs), RSS %.0f MB",
                kafkaRate, copyRate, copyTextRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, databaseCPUMicrosPerTrace, ingestRSSMB)
-            + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
+            + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s; CPU %.1f s, PostgreSQL %.1f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreCPUSeconds ?? 0, scoreDatabaseCPUSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
             + (streamingCloseSeconds.map { String(format: "; streaming: ingest %.1f s, %.0f%% scored before the close, close to last published %.2f s, total %.1f s, RSS %.0f MB",
                                                   streamingIngestSeconds ?? 0, 100 * (streamingScoredBeforeClose ?? 0), $0, streamingTotalSeconds ?? 0, streamingRSSMB ?? 0) } ?? "")
     }
@@ -201,6 +204,8 @@ struct RunResult: Sendable {
         median.ingestSteadyRate = mid(results.map(\.ingestSteadyRate))
         median.ingestCPUSeconds = mid(results.map(\.ingestCPUSeconds))
         median.copyTextSeconds = mid(results.map(\.copyTextSeconds))
+        median.scoreCPUSeconds = midOptional(results.compactMap(\.scoreCPUSeconds))
+        median.scoreDatabaseCPUSeconds = midOptional(results.compactMap(\.scoreDatabaseCPUSeconds))
         median.ingestDatabaseCPUSeconds = mid(results.map(\.ingestDatabaseCPUSeconds))
         return median
     }
@@ -250,6 +255,8 @@ struct RunResult: Sendable {
         object["score_seconds"] = scoreSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["scored_seconds"] = scoredSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["assessments"] = JSONValue(assessments)
+        object["score_cpu_seconds"] = scoreCPUSeconds.map { JSONValue(($0 * 10).rounded() / 10) } ?? .null
+        object["score_db_cpu_seconds"] = scoreDatabaseCPUSeconds.map { JSONValue(($0 * 10).rounded() / 10) } ?? .null
         object["per_assessment_ms"] = scoreSeconds.map { JSONValue((1_000_000 * $0 / Double(max(assessments, 1))).rounded() / 1000) } ?? .null
         func seconds(_ value: Double?) -> JSONValue { value.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null }
         object["stream_rate_per_s"] = streamingCloseSeconds == nil ? .null : JSONValue(streamRate)

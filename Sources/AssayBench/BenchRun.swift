@@ -58,6 +58,7 @@ struct BenchRun {
         result.ingestDatabaseCPUSeconds = databaseCPU
         if scoring {
             try await database.saveMonitor()
+            let databaseCPUBeforeScoring = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory)
             let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
                                         extra: ["--idle-timeout-seconds", "1", "--no-score-open-windows"])
             do {
@@ -67,6 +68,8 @@ struct BenchRun {
                 throw error
             }
             result.scoreRSSMB = scorer.peakRSSMegabytes()
+            result.scoreCPUSeconds = scorer.cpuSeconds()
+            result.scoreDatabaseCPUSeconds = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory) - databaseCPUBeforeScoring
             scorer.stop()
             let figures = try await pool.withConnection { connection in
                 try connection.query("""
