@@ -222,14 +222,16 @@ struct OpenAIJudgeTests {
 
     @Test("an unreachable server is JUDGE_TRANSPORT after max attempts")
     func transportError() async throws {
-        let server = try LoopbackHTTPServer { _ in yesReply() }
-        let judge = try makeJudge(server, maxAttempts: 2)
-        server.stop()  // Nothing listens on the port any more.
+        // Bound but never listening: refused, and no other test's server can be given the
+        // port meanwhile (a stopped server's port could be, and then answered).
+        let closed = try ClosedLoopbackPort()
+        let judge = try makeJudge(baseURL: closed.baseURL, maxAttempts: 2)
 
         let result = await judge.judge(sampleRequest(), context: ScoringContext())
 
         #expect(failureCode(result) == "JUDGE_TRANSPORT")
         #expect(judge.statistics.httpRequests == 2)
+        withExtendedLifetime(closed) {}
     }
 
     @Test("a cancelled call stops retrying and reports JUDGE_CANCELLED")

@@ -67,8 +67,23 @@ func makeJudge(
     maxConnections: Int = 8,
     logger: Logger = Logger(label: "assay.test.judge", factory: { _ in SwiftLogNoOpLogHandler() })
 ) throws -> OpenAIJudge {
+    try makeJudge(baseURL: server.baseURL, apiKey: apiKey, requestTimeout: requestTimeout, maxAttempts: maxAttempts,
+                  backoffBase: backoffBase, fullJitter: fullJitter, maxConnections: maxConnections, logger: logger)
+}
+
+/// An OpenAI judge for the server at `baseURL` (`http://host:port`).
+func makeJudge(
+    baseURL: String,
+    apiKey: String = testAPIKey,
+    requestTimeout: Duration = .seconds(10),
+    maxAttempts: Int = 4,
+    backoffBase: Duration = .milliseconds(10),
+    fullJitter: Bool = false,
+    maxConnections: Int = 8,
+    logger: Logger = Logger(label: "assay.test.judge", factory: { _ in SwiftLogNoOpLogHandler() })
+) throws -> OpenAIJudge {
     let configuration = try OpenAIJudgeConfiguration(
-        baseURL: server.baseURL + "/v1",
+        baseURL: baseURL + "/v1",
         model: "test-model",
         apiKey: JudgeAPIKey(apiKey),
         requestTimeout: requestTimeout,
