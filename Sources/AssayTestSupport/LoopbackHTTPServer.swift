@@ -13,6 +13,45 @@ import Musl
 import Darwin
 #endif
 
+/// A TCP socket bound to `127.0.0.1` on a port the kernel picks, not listening yet: its
+/// descriptor and the port. With `reuseAddress`, SO_REUSEADDR is set first.
+func bindLoopbackSocket(reuseAddress: Bool) throws(LoopbackHTTPServerError) -> (descriptor: Int32, port: UInt16) {
+    #if canImport(Glibc) || canImport(Musl)
+    let socketType = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+    #else
+    let socketType = SOCK_STREAM
+    #endif
+    let fd = socket(AF_INET, socketType, 0)
+    guard fd >= 0 else { throw LoopbackHTTPServerError(operation: "socket", errno: errno) }
+    if reuseAddress {
+        var yes: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+    }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else {
+        let code = errno
+        close(fd)
+        throw LoopbackHTTPServerError(operation: "bind", errno: code)
+    }
+    var chosen = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &chosen) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else {
+        let code = errno
+        close(fd)
+        throw LoopbackHTTPServerError(operation: "getsockname", errno: code)
+    }
+    return (fd, UInt16(bigEndian: chosen.sin_port))
+}
+
 /// Why the server could not start.
 public struct LoopbackHTTPServerError: Error, Sendable, CustomStringConvertible {
     public var operation: String
@@ -108,43 +147,11 @@ public final class LoopbackHTTPServer: Sendable {
     /// Starts listening and accepting.
     public init(handler: @escaping Handler) throws(LoopbackHTTPServerError) {
         self.handler = handler
-        let socketType: Int32
-        #if canImport(Glibc) || canImport(Musl)
-        socketType = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        #else
-        socketType = SOCK_STREAM
-        #endif
-        let fd = socket(AF_INET, socketType, 0)
-        guard fd >= 0 else { throw LoopbackHTTPServerError(operation: "socket", errno: errno) }
-        var yes: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else {
-            let code = errno
-            close(fd)
-            throw LoopbackHTTPServerError(operation: "bind", errno: code)
-        }
+        let (fd, chosenPort) = try bindLoopbackSocket(reuseAddress: true)
         guard listen(fd, 128) == 0 else {
             let code = errno
             close(fd)
             throw LoopbackHTTPServerError(operation: "listen", errno: code)
-        }
-        var chosen = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &chosen) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else {
-            let code = errno
-            close(fd)
-            throw LoopbackHTTPServerError(operation: "getsockname", errno: code)
         }
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else {
@@ -153,7 +160,7 @@ public final class LoopbackHTTPServer: Sendable {
             throw LoopbackHTTPServerError(operation: "pipe", errno: code)
         }
         listener = fd
-        port = UInt16(bigEndian: chosen.sin_port)
+        port = chosenPort
         stopRead = pipeEnds[0]
         stopWrite = pipeEnds[1]
 

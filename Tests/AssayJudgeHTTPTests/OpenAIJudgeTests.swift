@@ -225,7 +225,7 @@ struct OpenAIJudgeTests {
         // Bound but never listening: refused, and no other test's server can be given the
         // port meanwhile (a stopped server's port could be, and then answered).
         let closed = try ClosedLoopbackPort()
-        let judge = try makeJudge(baseURL: closed.baseURL, maxAttempts: 2)
+        let judge = try makeJudge(closed, maxAttempts: 2)
 
         let result = await judge.judge(sampleRequest(), context: ScoringContext())
 

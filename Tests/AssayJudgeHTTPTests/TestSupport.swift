@@ -56,24 +56,18 @@ func sampleRequest(_ n: Int = 0, promptVersion: String = "relevance_to_query@1")
 
 let testAPIKey = "test-key-shape-7f3a"
 
-/// An OpenAI judge for `server`, with fast, deterministic retries unless told otherwise.
-func makeJudge(
-    _ server: LoopbackHTTPServer,
-    apiKey: String = testAPIKey,
-    requestTimeout: Duration = .seconds(10),
-    maxAttempts: Int = 4,
-    backoffBase: Duration = .milliseconds(10),
-    fullJitter: Bool = false,
-    maxConnections: Int = 8,
-    logger: Logger = Logger(label: "assay.test.judge", factory: { _ in SwiftLogNoOpLogHandler() })
-) throws -> OpenAIJudge {
-    try makeJudge(baseURL: server.baseURL, apiKey: apiKey, requestTimeout: requestTimeout, maxAttempts: maxAttempts,
-                  backoffBase: backoffBase, fullJitter: fullJitter, maxConnections: maxConnections, logger: logger)
+/// Something a judge can be pointed at: a server, or a port that refuses connections.
+protocol JudgeEndpoint {
+    /// `http://127.0.0.1:<port>`.
+    var baseURL: String { get }
 }
 
-/// An OpenAI judge for the server at `baseURL` (`http://host:port`).
+extension LoopbackHTTPServer: JudgeEndpoint {}
+extension ClosedLoopbackPort: JudgeEndpoint {}
+
+/// An OpenAI judge for `endpoint`, with fast, deterministic retries unless told otherwise.
 func makeJudge(
-    baseURL: String,
+    _ endpoint: some JudgeEndpoint,
     apiKey: String = testAPIKey,
     requestTimeout: Duration = .seconds(10),
     maxAttempts: Int = 4,
@@ -83,7 +77,7 @@ func makeJudge(
     logger: Logger = Logger(label: "assay.test.judge", factory: { _ in SwiftLogNoOpLogHandler() })
 ) throws -> OpenAIJudge {
     let configuration = try OpenAIJudgeConfiguration(
-        baseURL: baseURL + "/v1",
+        baseURL: endpoint.baseURL + "/v1",
         model: "test-model",
         apiKey: JudgeAPIKey(apiKey),
         requestTimeout: requestTimeout,
