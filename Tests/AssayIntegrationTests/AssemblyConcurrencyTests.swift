@@ -55,6 +55,7 @@ struct AssemblyConcurrencyTests {
                 })
             }
             holder.start()
+            defer { gate.release() }  // never leave the holder blocked, whatever fails below
             try await waitFor("the span row to be held") { gate.isHeld || gate.isFinished }
             #expect(gate.failure == nil, "\(String(describing: gate.failure))")
 

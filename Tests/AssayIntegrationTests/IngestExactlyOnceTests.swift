@@ -73,7 +73,10 @@ struct IngestExactlyOnceTests {
             let replicas = RunningReplicas([configuration], pool: env.pool)
             let deadline = ContinuousClock.now.advanced(by: .seconds(60))
             while replicas.services[0].currentStatistics.writeRetries < 2 {
-                guard ContinuousClock.now < deadline else { throw TestFailure("the write holding the refused trace was never retried") }
+                guard ContinuousClock.now < deadline else {
+                    try? await replicas.stop()
+                    throw TestFailure("the write holding the refused trace was never retried")
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
             try await replicas.stop()
