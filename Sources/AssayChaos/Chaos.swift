@@ -57,7 +57,10 @@ struct AssayChaos: AsyncParsableCommand {
             let unknown = Set(kinds).subtracting(ChaosRun.faultKinds)
             guard unknown.isEmpty else { throw ValidationError("unknown fault kinds: \(unknown.sorted().joined(separator: ", ")); known: \(ChaosRun.faultKinds.joined(separator: ", "))") }
         }
-        let run = try await ChaosRun(seed: seed, traces: count, seconds: duration, faultKinds: kinds, assay: assayPath, logDirectory: logDirectory, logger: logger)
+        // In the short form (CI), give up waiting early enough that a stall is reported with
+        // its state before ChaosTests' 300 s watchdog kills the run.
+        let run = try await ChaosRun(seed: seed, traces: count, seconds: duration, faultKinds: kinds, assay: assayPath, logDirectory: logDirectory,
+                                     quietLimit: short ? .seconds(180) : .seconds(300), logger: logger)
         let report = try await run.execute()
         say(report.figures)
         if report.ok {
@@ -113,7 +116,12 @@ final class ChaosRun: Sendable {
                              "judge-429", "judge-500", "judge-hang", "rebalance-storm"]
     let faultKinds: [String]
 
-    init(seed: UInt64, traces: Int, seconds: Int, faultKinds: [String], assay: String, logDirectory: URL, logger: Logger) async throws {
+    /// How long to wait for the replicas to finish before checking anyway.
+    let quietLimit: Duration
+
+    init(seed: UInt64, traces: Int, seconds: Int, faultKinds: [String], assay: String, logDirectory: URL, quietLimit: Duration,
+         logger: Logger) async throws {
+        self.quietLimit = quietLimit
         self.faultKinds = faultKinds
         self.seed = seed
         self.traces = traces
@@ -192,7 +200,7 @@ final class ChaosRun: Sendable {
         // Let the replicas finish, then check.
         let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: databaseURL, schema: .default), size: 2, name: "chaos", logger: logger)
         defer { pool.shutdown() }
-        try await waitForQuiet(pool: pool, traffic: traffic)
+        try await waitForQuiet(pool: pool, traffic: traffic, limit: quietLimit)
         sampleRSS()
         let report = try await check(pool: pool, broker: broker, traffic: traffic, deliveries: deliveries.reports.withLock { $0 })
         let children = replicas.withLock { Array($0.values) }
@@ -298,9 +306,9 @@ final class ChaosRun: Sendable {
 
     // MARK: - Checks
 
-    private func waitForQuiet(pool: PostgresPool, traffic: Traffic) async throws {
+    private func waitForQuiet(pool: PostgresPool, traffic: Traffic, limit: Duration) async throws {
         let expected = traffic.traceIDs.count
-        let deadline = ContinuousClock.now.advanced(by: .seconds(300))
+        let deadline = ContinuousClock.now.advanced(by: limit)
         var last = ""
         while ContinuousClock.now < deadline {
             let state = try? await pool.withConnection { connection in
@@ -319,7 +327,7 @@ final class ChaosRun: Sendable {
             }
             try await Task.sleep(for: .seconds(1))
         }
-        say("chaos: not quiet after 300 s (traces, dead letters, unscored, unpublished, open windows) = \(last)")
+        say("chaos: not quiet after \(limit.components.seconds) s (traces, dead letters, unscored, unpublished, open windows) = \(last)")
     }
 
     private func check(pool: PostgresPool, broker: BrokerProcess, traffic: Traffic, deliveries: [(index: Int, report: DeliveryReport)]) async throws -> ChaosReport {
