@@ -82,6 +82,7 @@ struct IngestExactlyOnceTests {
             try await replicas.stop()
 
             let stored = try await env.storedOffsets(group: "assay")[0] ?? 0
+            #expect(stored > 0, "the batches before the refused one were written")
             #expect(stored <= Int64(poisonOffset), "stored next offset \(stored), past the unwritten message at \(poisonOffset)")
             let after = try await env.pool.withConnection { connection in
                 try connection.query("SELECT count(*) FROM traces WHERE source_offset > $1", [.text(String(poisonOffset))])[0].int(0)
