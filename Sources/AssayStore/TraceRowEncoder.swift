@@ -1,9 +1,10 @@
 import AssayCore
 import Postgres
 
-/// Turns decoded traces into rows for the COPY staging tables (column order of
-/// `IngestStore.createStageTables`). Every text value is made NUL-free and every JSON
-/// value is written so that `jsonb` accepts it.
+/// Turns decoded traces into COPY rows: text rows for the staging tables (column order of
+/// `IngestStore.createStageTables`), and binary tuples for the direct COPY into `traces` and
+/// `spans`. Every text value is made NUL-free and every JSON value is written so that
+/// `jsonb` accepts it.
 public enum TraceRowEncoder {
     /// The trace columns, in order: trace_id, canonical_trace_id, format, request_time_ns,
     /// execution_duration_ms, state, client_request_id, request_preview, response_preview,
