@@ -40,6 +40,10 @@ struct AssayChaos: AsyncParsableCommand {
     @Option(help: "Keep logs here (default: a temporary folder, removed on success).")
     var logs: String?
 
+    @Option(name: .customLong("kafka-debug"),
+            help: "librdkafka debug contexts for the replicas (e.g. consumer,fetch,metadata); their logs then run at debug level.")
+    var kafkaDebug: String?
+
     func run() async throws {
         var configured = Logger(label: "chaos")
         configured.logLevel = .error  // the run's own Kafka clients: broker-down warnings are expected
@@ -60,7 +64,7 @@ struct AssayChaos: AsyncParsableCommand {
         // In the short form (CI), give up waiting early enough that a stall is reported with
         // its state before ChaosTests' 300 s watchdog kills the run.
         let run = try await ChaosRun(seed: seed, traces: count, seconds: duration, faultKinds: kinds, assay: assayPath, logDirectory: logDirectory,
-                                     quietLimit: short ? .seconds(180) : .seconds(300), logger: logger)
+                                     quietLimit: short ? .seconds(180) : .seconds(300), kafkaDebug: kafkaDebug, logger: logger)
         let report = try await run.execute()
         say(report.figures)
         if report.ok {
@@ -118,10 +122,13 @@ final class ChaosRun: Sendable {
 
     /// How long to wait for the replicas to finish before checking anyway.
     let quietLimit: Duration
+    /// librdkafka debug contexts for the replicas, if any.
+    let kafkaDebug: String?
 
     init(seed: UInt64, traces: Int, seconds: Int, faultKinds: [String], assay: String, logDirectory: URL, quietLimit: Duration,
-         logger: Logger) async throws {
+         kafkaDebug: String? = nil, logger: Logger) async throws {
         self.quietLimit = quietLimit
+        self.kafkaDebug = kafkaDebug
         self.faultKinds = faultKinds
         self.seed = seed
         self.traces = traces
@@ -163,9 +170,15 @@ final class ChaosRun: Sendable {
         say("chaos: seed \(seed), \(traces) traces over \(seconds) s, PostgreSQL on \(postgres.port), brokers \(broker.bootstrap), judge \(judge.baseURL)")
 
         // Three replicas.
-        let common = ["serve", "--brokers", broker.bootstrap, "--database-url", databaseURL, "--monitor", monitorFile.path,
+        var arguments = ["serve", "--brokers", broker.bootstrap, "--database-url", databaseURL, "--monitor", monitorFile.path,
                       "--session-timeout-ms", "6000", "--idle-timeout-seconds", "10", "--http", "127.0.0.1:0",
-                      "--scoring-lease-seconds", "8", "--batch-size", "300", "--log-level", "info"]
+                      "--scoring-lease-seconds", "8", "--batch-size", "300"]
+        if let kafkaDebug {
+            arguments += ["--log-level", "debug", "--kafka-option", "debug=\(kafkaDebug)"]
+        } else {
+            arguments += ["--log-level", "info"]
+        }
+        let common = arguments
         for name in ["r1", "r2", "r3"] { try startReplica(name, common) }
 
         // Traffic, paced over `seconds`, with faults on a seeded schedule meanwhile.
