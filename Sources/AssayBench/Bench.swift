@@ -128,6 +128,8 @@ struct RunResult: Sendable {
     /// (b′) the same values as text COPY rows (what Assay wrote before it wrote binary),
     /// for comparison with (b); not part of the limit.
     var copyTextSeconds = 0.0
+    /// CPU time of the PostgreSQL cluster's processes during (b).
+    var copyDatabaseCPUSeconds = 0.0
     var ingestSeconds: Double
     var ingestRSSMB: Double
     var scoreSeconds: Double?
@@ -168,12 +170,14 @@ struct RunResult: Sendable {
     var steadyRatio: Double { ingestSteadyRate / min(kafkaSteadyRate, copyRate) }
     var cpuMicrosPerTrace: Double { 1_000_000 * ingestCPUSeconds / Double(n) }
     var databaseCPUMicrosPerTrace: Double { 1_000_000 * ingestDatabaseCPUSeconds / Double(n) }
+    var copyDatabaseCPUMicrosPerTrace: Double { 1_000_000 * copyDatabaseCPUSeconds / Double(n) }
     var megabytes: Double { Double(bytes) / 1_048_576 }
     var peakRSS: Double { max(ingestRSSMB, scoreRSSMB ?? 0, streamingRSSMB ?? 0) }
 
     var line: String {
-        String(format: "  run: kafka %.0f/s, copy %.0f/s (text %.0f/s), assay ingest %.0f/s (%.2f of the limit) in %.1f s, after the first batch %.2f of the limit, %.0f µs CPU per trace (PostgreSQL %.0f µs), RSS %.0f MB",
-               kafkaRate, copyRate, copyTextRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, databaseCPUMicrosPerTrace, ingestRSSMB)
+        String(format: "  run: kafka %.0f/s, copy %.0f/s (text %.0f/s), assay ingest %.0f/s (%.2f of the limit) in %.1f s, after the first batch %.2f of the limit, %.0f µs CPU per trace (PostgreSQL %.0f µs; %.0f µs in (b)), RSS %.0f MB",
+               kafkaRate, copyRate, copyTextRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, databaseCPUMicrosPerTrace,
+               copyDatabaseCPUMicrosPerTrace, ingestRSSMB)
             + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s; CPU %.1f s, PostgreSQL %.1f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreCPUSeconds ?? 0, scoreDatabaseCPUSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
             + (streamingCloseSeconds.map { String(format: "; streaming: ingest %.1f s, %.0f%% scored before the close, close to last published %.2f s, total %.1f s, RSS %.0f MB",
                                                   streamingIngestSeconds ?? 0, 100 * (streamingScoredBeforeClose ?? 0), $0, streamingTotalSeconds ?? 0, streamingRSSMB ?? 0) } ?? "")
@@ -207,6 +211,7 @@ struct RunResult: Sendable {
         median.scoreCPUSeconds = midOptional(results.compactMap(\.scoreCPUSeconds))
         median.scoreDatabaseCPUSeconds = midOptional(results.compactMap(\.scoreDatabaseCPUSeconds))
         median.ingestDatabaseCPUSeconds = mid(results.map(\.ingestDatabaseCPUSeconds))
+        median.copyDatabaseCPUSeconds = mid(results.map(\.copyDatabaseCPUSeconds))
         return median
     }
 
@@ -221,8 +226,9 @@ struct RunResult: Sendable {
         row("(b') the same rows as text", copyTextRate, copyTextSeconds)
         row("(c) Assay ingest", ingestRate, ingestSeconds)
         lines.append(String(format: "ratio c / min(a, b): %.2f", ratio))
-        lines.append(String(format: "after the first batch (without the group's first-join delay): (a) %.0f/s, (c) %.0f/s, ratio %.2f; (c) used %.1f s of CPU, %.0f µs per trace, and PostgreSQL %.0f µs per trace",
-                            kafkaSteadyRate, ingestSteadyRate, steadyRatio, ingestCPUSeconds, cpuMicrosPerTrace, databaseCPUMicrosPerTrace))
+        lines.append(String(format: "after the first batch (without the group's first-join delay): (a) %.0f/s, (c) %.0f/s, ratio %.2f; (c) used %.1f s of CPU, %.0f µs per trace, and PostgreSQL %.0f µs per trace (%.0f µs per trace during (b))",
+                            kafkaSteadyRate, ingestSteadyRate, steadyRatio, ingestCPUSeconds, cpuMicrosPerTrace, databaseCPUMicrosPerTrace,
+                            copyDatabaseCPUMicrosPerTrace))
         if let scoreSeconds {
             lines.append(String(format: "(d) scoring: %.2f s from window close to the last assessment published, %d assessments, %.3f ms per assessment (%.1f%% of the ingest time); the window's summaries were committed after %.2f s",
                                 scoreSeconds, assessments, 1000 * scoreSeconds / Double(max(assessments, 1)), 100 * scoreSeconds / ingestSeconds, scoredSeconds ?? 0))
@@ -252,6 +258,7 @@ struct RunResult: Sendable {
         object["steady_ratio_vs_limit"] = JSONValue((steadyRatio * 1000).rounded() / 1000)
         object["ingest_cpu_us_per_trace"] = JSONValue(cpuMicrosPerTrace.rounded())
         object["ingest_db_cpu_us_per_trace"] = JSONValue(databaseCPUMicrosPerTrace.rounded())
+        object["copy_db_cpu_us_per_trace"] = JSONValue(copyDatabaseCPUMicrosPerTrace.rounded())
         object["score_seconds"] = scoreSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["scored_seconds"] = scoredSeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["assessments"] = JSONValue(assessments)

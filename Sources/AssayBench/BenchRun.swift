@@ -32,8 +32,8 @@ struct BenchRun {
         // Which format loads first alternates, so that the order cannot decide the limit (at
         // n = 100,000 the load that came first was the slower in most runs).
         let copyTextFirst = repetition % 2 == 0 ? try copyLimit(binary: false) : nil
-        let copySeconds = try copyLimit(binary: true)
-        let copyTextSeconds = try copyTextFirst ?? copyLimit(binary: false)
+        let copy = try copyLimit(binary: true)
+        let copyTextSeconds = try (copyTextFirst ?? copyLimit(binary: false)).seconds
         let database = try await BenchDatabase(cluster: cluster, name: "bench_assay_\(repetition)_\(UInt32.random(in: 0...UInt32.max))", logger: logger)
         defer { database.drop() }
         let pool = database.pool
@@ -49,9 +49,10 @@ struct BenchRun {
 
         // (d) scoring: the closed window of all traces, from its close to the last assessment
         // published. Scoring ahead of the close is off here: this is the whole window's pass.
-        var result = RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafka.seconds, copySeconds: copySeconds,
+        var result = RunResult(n: data.messages.count, bytes: data.bytes, kafkaSeconds: kafka.seconds, copySeconds: copy.seconds,
                                ingestSeconds: ingestTiming.seconds, ingestRSSMB: ingestRSS)
         result.copyTextSeconds = copyTextSeconds
+        result.copyDatabaseCPUSeconds = copy.databaseCPUSeconds
         result.kafkaSteadyRate = kafka.steadyRate
         result.ingestSteadyRate = ingestTiming.steadyRate
         result.ingestCPUSeconds = ingestCPU
@@ -244,8 +245,9 @@ struct BenchRun {
 
     /// (b) `psql \copy` of the rows Assay writes (traces and spans, in PostgreSQL's binary
     /// format), from files, into a fresh database with Assay's tables and indexes. With
-    /// `binary` false, (b′): the same values as the general path's text rows.
-    private func copyLimit(binary: Bool) throws -> Double {
+    /// `binary` false, (b′): the same values as the general path's text rows. Returns the
+    /// load's wall time and the database's CPU time meanwhile.
+    private func copyLimit(binary: Bool) throws -> (seconds: Double, databaseCPUSeconds: Double) {
         let name = "bench_copy_\(repetition)_\(UInt32.random(in: 0...UInt32.max))"
         let url = try cluster.createDatabase(name: name)
         defer { try? cluster.dropDatabase(name: name) }
@@ -266,11 +268,17 @@ struct BenchRun {
         let traceColumns = (TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", ")
         let spanColumns = TraceRowEncoder.spanColumns.joined(separator: ", ")
         let format = binary ? " WITH (FORMAT binary)" : ""
+        let databaseCPUBefore = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory)
         let start = ContinuousClock.now
-        try Self.runTool(cluster.binDirectory + "/psql", [url, "-v", "ON_ERROR_STOP=1", "-q",
-                                                          "-c", "\\copy assay.traces (\(traceColumns)) FROM '\(traces.path)'\(format)",
-                                                          "-c", "\\copy assay.spans (\(spanColumns)) FROM '\(spans.path)'\(format)"])
-        return start.duration(to: .now).seconds
+        let backend = try Self.runTool(cluster.binDirectory + "/psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-At",
+                                                                        "-c", "SELECT pg_backend_pid()",
+                                                                        "-c", "\\copy assay.traces (\(traceColumns)) FROM '\(traces.path)'\(format)",
+                                                                        "-c", "\\copy assay.spans (\(spanColumns)) FROM '\(spans.path)'\(format)"])
+        let seconds = start.duration(to: .now).seconds
+        // The backend's CPU counts once the postmaster has reaped it (it is then in the
+        // postmaster's cutime), a moment after psql has exited.
+        if let pid = Int32(backend.split(separator: "\n").first ?? "") { DatabaseCPU.waitUntilReaped(pid) }
+        return (seconds, DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory) - databaseCPUBefore)
     }
 
     static func write(_ rows: [[String?]], to url: URL) throws {
@@ -280,19 +288,32 @@ struct BenchRun {
         try Data(buffer).write(to: url)
     }
 
-    static func runTool(_ path: String, _ arguments: [String]) throws {
+    /// Runs a tool to its end and returns what it printed; throws with its stderr if it failed.
+    @discardableResult
+    static func runTool(_ path: String, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         let errors = Pipe()
+        let output = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = output
         try process.run()
+        // Read stdout on another thread, so a tool that fills one pipe cannot stall on it.
+        let printed = Mutex(Data())
+        let readerDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            printed.withLock { $0 = data }
+            readerDone.signal()
+        }
         let message = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        readerDone.wait()
         guard process.terminationStatus == 0 else {
             throw BenchFailure("\(path) \(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self))")
         }
+        return String(decoding: printed.withLock { $0 }, as: UTF8.self)
     }
 
     private func waitFor(_ what: String, pool: PostgresPool, timeout: Duration, child: ServeChild,
@@ -430,6 +451,13 @@ enum DatabaseCPU {
             ticks += child.utime + child.stime
         }
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Waits (at most 5 s) until process `pid` is gone: reaped by its parent, whose
+    /// cutime and cstime then include its CPU.
+    static func waitUntilReaped(_ pid: Int32) {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while kill(pid, 0) == 0 || errno != ESRCH, ContinuousClock.now < deadline { usleep(10_000) }
     }
 
     /// Fields of /proc/PID/stat: ppid (4), utime (14), stime (15), cutime (16), cstime (17).
