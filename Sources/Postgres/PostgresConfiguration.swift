@@ -17,6 +17,10 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// quoted with `PQescapeIdentifier`, so it is matched exactly (case-sensitively).
     /// `nil` leaves the server's default; an empty array sets an empty search path.
     public var searchPath: [String]?
+    /// How many statements each connection keeps prepared on the server (by SQL text, an
+    /// LRU); a statement is prepared at its second use. 0 turns preparing off, which a
+    /// connection pooler in transaction mode (PgBouncer before 1.21) needs.
+    public var statementCacheCapacity: Int
 
     /// Validates the URL's scheme and stores the options.
     ///
@@ -26,7 +30,8 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         url: String,
         applicationName: String? = nil,
         connectTimeout: Duration? = .seconds(10),
-        searchPath: [String]? = nil
+        searchPath: [String]? = nil,
+        statementCacheCapacity: Int = 0
     ) throws {
         let lowered = url.lowercased()
         guard lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") else {
@@ -37,7 +42,11 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         if let connectTimeout, connectTimeout < .zero {
             throw PostgresError(kind: .invalidConfiguration, message: "connect timeout must not be negative")
         }
+        guard statementCacheCapacity >= 0 else {
+            throw PostgresError(kind: .invalidConfiguration, message: "statement cache capacity must not be negative")
+        }
         self.url = url
+        self.statementCacheCapacity = statementCacheCapacity
         self.applicationName = applicationName
         self.connectTimeout = connectTimeout
         self.searchPath = searchPath
