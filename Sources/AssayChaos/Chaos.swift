@@ -45,6 +45,8 @@ struct AssayChaos: AsyncParsableCommand {
     var kafkaDebug: String?
 
     func run() async throws {
+        // A child that died (the broker) must be an error where we write to it, not SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         var configured = Logger(label: "chaos")
         configured.logLevel = .error  // the run's own Kafka clients: broker-down warnings are expected
         let logger = configured
@@ -65,7 +67,14 @@ struct AssayChaos: AsyncParsableCommand {
         // its state before ChaosTests' 300 s watchdog kills the run.
         let run = try await ChaosRun(seed: seed, traces: count, seconds: duration, faultKinds: kinds, assay: assayPath, logDirectory: logDirectory,
                                      quietLimit: short ? .seconds(180) : .seconds(300), kafkaDebug: kafkaDebug, logger: logger)
-        let report = try await run.execute()
+        let report: ChaosReport
+        do {
+            report = try await run.execute()
+        } catch let crash as MockBrokerCrashed {
+            say("FAILED: the mock Kafka broker (librdkafka's mock cluster in `assay dev-broker`) died, not an Assay replica: \(crash.description)")
+            say("logs: \(logDirectory.path)")
+            throw ExitCode(ChaosRun.mockBrokerCrashedStatus)
+        }
         say(report.figures)
         if report.ok {
             if logs == nil { try? FileManager.default.removeItem(at: logDirectory) }
@@ -120,6 +129,11 @@ final class ChaosRun: Sendable {
                              "judge-429", "judge-500", "judge-hang", "rebalance-storm"]
     let faultKinds: [String]
 
+    /// The exit status when the mock broker process died: a failure of the test bed (for
+    /// example librdkafka 2.0.2's mock asserting `!member->resp` on a repeated JoinGroup), which
+    /// ChaosTests tells from a failure of Assay.
+    static let mockBrokerCrashedStatus: Int32 = 3
+
     /// How long to wait for the replicas to finish before checking anyway.
     let quietLimit: Duration
     /// librdkafka debug contexts for the replicas, if any.
@@ -163,6 +177,22 @@ final class ChaosRun: Sendable {
         let databaseURL = try await thread.run { try postgres.createDatabase(name: "chaos") }
         let broker = try await BrokerProcess(assay: assay, brokers: 3, partitions: partitions, logDirectory: logDirectory)
         defer { broker.stop() }
+        // On every way out, no replica outlives the run (the normal end has stopped them).
+        defer { for child in replicas.withLock({ Array($0.values) }) { child.kill() } }
+        do {
+            let report = try await execute(postgres: postgres, databaseURL: databaseURL, broker: broker)
+            if !report.ok, let crash = broker.crash { throw MockBrokerCrashed(description: crash) }
+            return report
+        } catch let error as MockBrokerCrashed {
+            throw error
+        } catch {
+            // Whatever failed, a dead broker explains it first.
+            if let crash = broker.crash { throw MockBrokerCrashed(description: crash) }
+            throw error
+        }
+    }
+
+    private func execute(postgres: LocalPostgresCluster, databaseURL: String, broker: BrokerProcess) async throws -> ChaosReport {
         let judge = try JudgeServer()
         defer { judge.stop() }
         let monitorFile = logDirectory.appendingPathComponent("monitor.json")

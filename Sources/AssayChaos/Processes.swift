@@ -30,6 +30,8 @@ final class Child: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
     var pid: Int32 { process.processIdentifier }
+    /// The exit status (or the signal that ended it); only meaningful once it has exited.
+    var exitStatus: Int32 { process.isRunning ? 0 : process.terminationStatus }
 
     func kill() {
         guard process.isRunning else { return }
@@ -103,9 +105,21 @@ final class BrokerProcess: Sendable {
 
     /// Sends one control command and returns the broker's reply.
     func send(_ command: String) async throws -> String {
-        input.fileHandleForWriting.write(Data((command + "\n").utf8))
-        guard let reply = await replies.next() else { throw ChaosFailure("dev-broker stopped answering") }
+        if let crash { throw MockBrokerCrashed(description: crash) }
+        try input.fileHandleForWriting.write(contentsOf: Data((command + "\n").utf8))
+        guard let reply = await replies.next() else { throw crash.map { MockBrokerCrashed(description: $0) } ?? ChaosFailure("dev-broker stopped answering") }
         return reply
+    }
+
+    /// Why the broker process is gone (its assertion or status and the end of its log), or nil
+    /// while it runs.
+    var crash: String? {
+        guard !child.isRunning else { return nil }
+        let log = (try? String(contentsOf: child.logURL, encoding: .utf8)) ?? ""
+        if let assertion = log.split(separator: "\n").first(where: { $0.contains("Assertion") || $0.contains("assert") }) {
+            return String(assertion)
+        }
+        return "exited (status \(child.exitStatus)): \(child.logTail.suffix(600))"
     }
 
     func stop() {
@@ -158,6 +172,11 @@ final class LineQueue: Sendable {
             if let ready { continuation.resume(returning: ready) }
         }
     }
+}
+
+/// The mock broker process died during the run.
+struct MockBrokerCrashed: Error, CustomStringConvertible {
+    let description: String
 }
 
 struct ChaosFailure: Error, CustomStringConvertible {

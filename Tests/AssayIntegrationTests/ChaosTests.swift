@@ -12,25 +12,21 @@ struct ChaosTests {
         "leader of traces/", "judge answered 429", "judge answered 500", "judge hung", "rebalance storm",
     ]
 
+    /// assay-chaos's exit status when its mock broker process died (ChaosRun.mockBrokerCrashedStatus).
+    static let mockBrokerCrashedStatus: Int32 = 3
+
     @Test("assay-chaos --short: every fault kind injected, nothing lost, nothing counted twice, every window summarised")
     func shortRun() async throws {
-        let chaos = try builtExecutable("assay-chaos")
-        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("assay-chaos-test-\(UUID().uuidString.prefix(8))")
-        let outputURL = logs.appendingPathExtension("out")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        let output = try FileHandle(forWritingTo: outputURL)
-        defer { try? output.close() }
-
-        let process = Process()
-        process.executableURL = chaos
-        process.arguments = ["--short", "--seed", "1", "--logs", logs.path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = nil  // the run starts its own PostgreSQL
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = output
-        let status = try await run(process, deadline: .seconds(300))
-        let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        var attempt = try await runChaos()
+        if attempt.status == Self.mockBrokerCrashedStatus {
+            // librdkafka 2.0.2's mock cluster can abort on a repeated JoinGroup (an assertion
+            // in rdkafka_mock_cgrp.c): the test bed died, not Assay. One more run decides.
+            print("assay-chaos: the mock broker died; running once more. \(attempt.text.suffix(600))")
+            try? FileManager.default.removeItem(at: attempt.logs)
+            try? FileManager.default.removeItem(at: attempt.outputURL)
+            attempt = try await runChaos()
+        }
+        let (status, text, logs, outputURL) = attempt
 
         #expect(status == 0, "assay-chaos failed (logs in \(logs.path)):\n\(text.suffix(4000))")
         let figures = try #require(text.split(separator: "\n").last { $0.hasPrefix("traces=") }.map(String.init), "no figures line:\n\(text.suffix(4000))")
@@ -55,6 +51,28 @@ struct ChaosTests {
             try? FileManager.default.removeItem(at: logs)
             try? FileManager.default.removeItem(at: outputURL)
         }
+    }
+
+    /// One `assay-chaos --short --seed 1` run: its exit status, its output, and where its logs are.
+    private func runChaos() async throws -> (status: Int32, text: String, logs: URL, outputURL: URL) {
+        let chaos = try builtExecutable("assay-chaos")
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("assay-chaos-test-\(UUID().uuidString.prefix(8))")
+        let outputURL = logs.appendingPathExtension("out")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        let output = try FileHandle(forWritingTo: outputURL)
+        defer { try? output.close() }
+
+        let process = Process()
+        process.executableURL = chaos
+        process.arguments = ["--short", "--seed", "1", "--logs", logs.path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = nil  // the run starts its own PostgreSQL
+        process.environment = environment
+        process.standardOutput = output
+        process.standardError = output
+        let status = try await run(process, deadline: .seconds(300))
+        let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        return (status, text, logs, outputURL)
     }
 
     /// Runs `process` to its end; SIGKILLs it after `deadline`. Returns its exit status.
