@@ -4,17 +4,9 @@ import Postgres
 /// Opening Assay's database: connection settings with the schema on the search path,
 /// and migrations.
 public enum AssayDatabase {
-    /// Statements each connection keeps prepared, unless configured otherwise
-    /// (`--database-statement-cache`, `ASSAY_DATABASE_STATEMENT_CACHE`).
-    public static let defaultStatementCache = 100
-
     /// Connection settings whose search path is Assay's schema, so queries use bare names.
-    /// `statementCache`: statements each connection keeps prepared (0: none, for a pooler in
-    /// transaction mode).
-    public static func configuration(url: String, schema: SchemaName, applicationName: String = "assay",
-                                     statementCache: Int = defaultStatementCache) throws -> PostgresConfiguration {
-        try PostgresConfiguration(url: url, applicationName: applicationName, searchPath: [schema.rawValue],
-                                  statementCacheCapacity: statementCache)
+    public static func configuration(url: String, schema: SchemaName, applicationName: String = "assay") throws -> PostgresConfiguration {
+        try PostgresConfiguration(url: url, applicationName: applicationName, searchPath: [schema.rawValue])
     }
 
     /// Applies pending migrations over a short-lived connection; returns the versions applied.

@@ -17,10 +17,6 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// quoted with `PQescapeIdentifier`, so it is matched exactly (case-sensitively).
     /// `nil` leaves the server's default; an empty array sets an empty search path.
     public var searchPath: [String]?
-    /// How many statements each connection keeps prepared on the server (by SQL text, an
-    /// LRU); a statement is prepared at its second use. 0 turns preparing off, which a
-    /// connection pooler in transaction mode (PgBouncer before 1.21) needs.
-    public var statementCacheCapacity: Int
 
     /// Validates the URL's scheme and stores the options.
     ///
@@ -30,8 +26,7 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         url: String,
         applicationName: String? = nil,
         connectTimeout: Duration? = .seconds(10),
-        searchPath: [String]? = nil,
-        statementCacheCapacity: Int = 0
+        searchPath: [String]? = nil
     ) throws {
         let lowered = url.lowercased()
         guard lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") else {
@@ -42,11 +37,7 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         if let connectTimeout, connectTimeout < .zero {
             throw PostgresError(kind: .invalidConfiguration, message: "connect timeout must not be negative")
         }
-        guard statementCacheCapacity >= 0 else {
-            throw PostgresError(kind: .invalidConfiguration, message: "statement cache capacity must not be negative")
-        }
         self.url = url
-        self.statementCacheCapacity = statementCacheCapacity
         self.applicationName = applicationName
         self.connectTimeout = connectTimeout
         self.searchPath = searchPath

@@ -17,10 +17,7 @@ import Darwin
 ///
 /// Statements run with `PQexecParams`: parameters are bound (``PostgresValue``), never
 /// interpolated, and a single call runs a single statement. Results come back in text
-/// format and are copied into ``PostgresRows`` before the `PGresult` is freed. With
-/// ``PostgresConfiguration/statementCacheCapacity`` above 0, a statement used again is
-/// prepared once (`PQprepare`) and then run by name (`PQexecPrepared`), which spares the
-/// server parsing and planning it each time (see `StatementCache`).
+/// format and are copied into ``PostgresRows`` before the `PGresult` is freed.
 public final class PostgresConnection {
     /// The configuration the connection was opened with.
     public let configuration: PostgresConfiguration
@@ -31,12 +28,9 @@ public final class PostgresConnection {
     /// Set by ``putCopyData(_:)`` when a send fails, so that ``copyFrom(_:_:)`` can tell its
     /// own failure from an error thrown by the caller's closure.
     private var copySendFailure: PostgresError?
-    /// The statements prepared on this connection.
-    private var statements: StatementCache
 
     private init(handle: OpaquePointer, configuration: PostgresConfiguration, logger: Logger) {
         self.handle = handle
-        self.statements = StatementCache(capacity: configuration.statementCacheCapacity)
         self.configuration = configuration
         self.logger = logger
         self.noticeContext = NoticeContext(logger: logger)
@@ -201,7 +195,6 @@ public final class PostgresConnection {
         guard PQtransactionStatus(handle) == PQTRANS_IDLE else {
             throw PostgresError(kind: .invalidUsage, message: "transaction() called while a transaction is already open")
         }
-        deallocateEvictedStatements(handle)
         try runSimple("BEGIN", kind: .queryFailed)
         let value: T
         do {
@@ -405,78 +398,16 @@ public final class PostgresConnection {
                 types.append(17)  // BYTEAOID
             }
         }
-        func run(named name: String?) -> OpaquePointer? {
-            storage.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { chars -> OpaquePointer? in
-                    let base = chars.baseAddress
-                    let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in
-                        offset < 0 ? nil : base.map { UnsafePointer($0 + offset) }
-                    }
-                    if let name {
-                        return PQexecPrepared(handle, name, Int32(params.count), pointers, lengths, formats, 0)
-                    }
-                    return PQexecParams(handle, sql, Int32(params.count), types, pointers, lengths, formats, 0)
+        let result: OpaquePointer? = storage.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars -> OpaquePointer? in
+                let base = chars.baseAddress
+                let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in
+                    offset < 0 ? nil : base.map { UnsafePointer($0 + offset) }
                 }
+                return PQexecParams(handle, sql, Int32(params.count), types, pointers, lengths, formats, 0)
             }
         }
-
-        if PQtransactionStatus(handle) == PQTRANS_IDLE { deallocateEvictedStatements(handle) }
-        let key = StatementCache.Key(sql: sql, types: types)
-        let name: String
-        switch statements.decide(key) {
-        case .unprepared:
-            return try checkResult(run(named: nil), kind: kind, query: sql)
-        case .prepared(let prepared):
-            name = prepared
-        case .prepare(let new):
-            do {
-                PQclear(try checkResult(PQprepare(handle, new, sql, Int32(params.count), types), kind: kind, query: sql))
-            } catch let error as PostgresError {
-                statements.preparationFailed(key)
-                // 42P05: the name is taken, so names are not ours alone on this connection.
-                guard error.sqlState == "42P05" else { throw error }
-                return try retryUnnamed(after: error, key: key, handle: handle) { run(named: nil) }
-            }
-            name = new
-        }
-        do {
-            return try checkResult(run(named: name), kind: kind, query: sql)
-        } catch let error as PostgresError where error.sqlState == "26000" || error.isCachedPlanChange {
-            return try retryUnnamed(after: error, key: key, handle: handle) { run(named: nil) }
-        }
-    }
-
-    /// After a prepared statement failed for a reason of preparing itself: 26000 or 42P05 (the
-    /// server does not know our name, or knows it for another statement: a pooler in
-    /// transaction mode, or `DISCARD ALL`) turns preparing off for this connection; a cached
-    /// plan that no longer fits is prepared again at the next use. When no transaction was
-    /// open, the statement did not run, so it runs once more unnamed; inside a transaction,
-    /// the transaction has failed and the error is thrown.
-    private func retryUnnamed(after error: PostgresError, key: StatementCache.Key, handle: OpaquePointer,
-                              _ run: () -> OpaquePointer?) throws -> OpaquePointer {
-        if error.isCachedPlanChange {
-            statements.invalidate(key)
-        } else {
-            statements.turnOff()
-            logger.warning(
-                "a prepared statement failed (SQLSTATE \(error.sqlState ?? "")); statements are no longer prepared on this connection. Behind a pooler in transaction mode, set the statement cache to 0.",
-                metadata: ["postgres.url": "\(configuration.redactedURL)"])
-        }
-        guard PQtransactionStatus(handle) == PQTRANS_IDLE else { throw error }
-        return try checkResult(run(), kind: .queryFailed, query: key.sql)
-    }
-
-    /// `DEALLOCATE`s the statements the cache evicted. Only outside a transaction: an error
-    /// there (a name the server lost) would otherwise fail the caller's transaction.
-    private func deallocateEvictedStatements(_ handle: OpaquePointer) {
-        for name in statements.takeDeallocations() {
-            // The name is ours (`assay_stmt_N`), never data.
-            guard let result = PQexec(handle, "DEALLOCATE " + name) else { continue }
-            if PQresultStatus(result) != PGRES_COMMAND_OK {
-                logger.debug("DEALLOCATE failed", metadata: ["postgres.statement": "\(name)"])
-            }
-            PQclear(result)
-        }
+        return try checkResult(result, kind: kind, query: sql)
     }
 
     /// Runs a statement with `PQexec` and returns its command tag.

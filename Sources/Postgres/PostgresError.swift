@@ -91,9 +91,6 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     public var isSerializationFailure: Bool { sqlState == "40001" }
     /// SQLSTATE 40P01: the transaction was chosen as a deadlock victim; retrying it may succeed.
     public var isDeadlock: Bool { sqlState == "40P01" }
-    /// From a prepared statement: its plan no longer fits its tables (0A000, "cached plan must
-    /// not change result type", whatever the server's language); preparing it again fixes it.
-    var isCachedPlanChange: Bool { sqlState == "0A000" }
     /// The connection is gone or never came up: a connect failure, SQLSTATE class 08
     /// (connection exception), an administrator/crash shutdown of the backend (57P01–57P03),
     /// or a broken connection detected by libpq.

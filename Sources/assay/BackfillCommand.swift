@@ -48,7 +48,7 @@ struct BackfillCommand: AsyncParsableCommand {
         guard let start = Self.parseTime(from), let end = Self.parseTime(to) else { throw ValidationError("Bad time range.") }
         let schema = try database.schema
         _ = try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
-        let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-backfill", statementCache: database.statementCache),
+        let pool = try PostgresPool(configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-backfill"),
                                     size: 2, name: "backfill", logger: logger)
         let interactive = isatty(STDOUT_FILENO) == 1
         let reporter = ProgressReporter(interactive: interactive)

@@ -43,7 +43,7 @@ struct DashboardCommand: AsyncParsableCommand {
         let schema = try database.schema
         let (host, port) = try AdminServer.Configuration.address(parsing: http ?? environment("ASSAY_HTTP") ?? "127.0.0.1:8080")
         let pool = try PostgresPool(
-            configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-dashboard", statementCache: database.statementCache),
+            configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-dashboard"),
             size: 2, name: "pg", logger: logger)
         let server = AdminServer(
             configuration: .init(host: host, port: port, adminToken: environment("ASSAY_ADMIN_TOKEN")),

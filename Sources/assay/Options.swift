@@ -31,23 +31,7 @@ struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("schema"), help: "PostgreSQL schema that holds Assay's tables. Env: ASSAY_SCHEMA.")
     var schemaFlag: String?
 
-    @Option(name: .customLong("database-statement-cache"),
-            help: ArgumentHelp("Statements each PostgreSQL connection keeps prepared (default \(AssayDatabase.defaultStatementCache)); 0 for none, as behind PgBouncer in transaction mode before 1.21. Env: ASSAY_DATABASE_STATEMENT_CACHE.", valueName: "n"))
-    var statementCacheFlag: Int?
-
     var databaseURL: String { databaseURLFlag ?? environment("ASSAY_DATABASE_URL") ?? environment("DATABASE_URL") ?? "" }
-
-    /// `--database-statement-cache`, else `ASSAY_DATABASE_STATEMENT_CACHE`, else the default.
-    var statementCache: Int {
-        get throws {
-            if let statementCacheFlag { return statementCacheFlag }
-            guard let text = environment("ASSAY_DATABASE_STATEMENT_CACHE") else { return AssayDatabase.defaultStatementCache }
-            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= 0 else {
-                throw ValidationError("ASSAY_DATABASE_STATEMENT_CACHE must be a whole number of statements, 0 or more; got '\(text)'.")
-            }
-            return value
-        }
-    }
 
     var schema: SchemaName {
         get throws { try SchemaName(schemaFlag ?? environment("ASSAY_SCHEMA") ?? "assay") }
@@ -58,10 +42,6 @@ struct DatabaseOptions: ParsableArguments {
             throw ValidationError("A database is required: pass --database-url or set ASSAY_DATABASE_URL (or DATABASE_URL).")
         }
         do { _ = try schema } catch { throw ValidationError("\(error)") }
-        if let statementCacheFlag, statementCacheFlag < 0 {
-            throw ValidationError("--database-statement-cache must be 0 or more; got \(statementCacheFlag).")
-        }
-        _ = try statementCache
     }
 }
 

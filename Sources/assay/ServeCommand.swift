@@ -164,8 +164,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try ingestConfiguration
         _ = try await AssayDatabase.migrate(url: database.databaseURL, schema: schema, logger: logger)
         let pool = try PostgresPool(
-            configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)",
-                                                      statementCache: database.statementCache),
+            configuration: AssayDatabase.configuration(url: database.databaseURL, schema: schema, applicationName: "assay-\(configuration.replicaName)"),
             size: poolSize, name: "pg", logger: logger)
         if let monitor {
             let (stored, created) = try await pool.withConnection {
