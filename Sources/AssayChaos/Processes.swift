@@ -26,6 +26,7 @@ final class Child: @unchecked Sendable {
         process.standardOutput = standardOutput ?? log
         if let standardInput { process.standardInput = standardInput }
         try process.run()
+        Interruption.shared.track(self)
     }
 
     var isRunning: Bool { process.isRunning }
@@ -182,4 +183,37 @@ struct MockBrokerCrashed: Error, CustomStringConvertible {
 struct ChaosFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The signal sources, kept alive for the whole run. Written only by `install()`, once, at
+/// start-up before any other task exists; never read.
+nonisolated(unsafe) private var interruptionSources: [any DispatchSourceSignal] = []
+
+/// What an interrupted run (SIGTERM, SIGINT: a timeout, Ctrl-C, ChaosTests' watchdog) must
+/// not leave behind: every child process, and the PostgreSQL cluster.
+final class Interruption: Sendable {
+    static let shared = Interruption()
+    private let children = Mutex<[Child]>([])
+    private let cleanups = Mutex<[@Sendable () -> Void]>([])
+
+    func track(_ child: Child) { children.withLock { $0.append(child) } }
+
+    /// Runs `cleanup` if the run is interrupted.
+    func onInterrupt(_ cleanup: @escaping @Sendable () -> Void) { cleanups.withLock { $0.append(cleanup) } }
+
+    /// Handles SIGTERM and SIGINT from now on: kill the children, run the cleanups, exit.
+    func install() {
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [self] in
+                say("chaos: interrupted (signal \(signalNumber)); stopping every child process")
+                for child in children.withLock({ $0 }) { child.kill() }
+                for cleanup in cleanups.withLock({ $0 }).reversed() { cleanup() }
+                exit(128 + signalNumber)
+            }
+            source.resume()
+            interruptionSources.append(source)
+        }
+    }
 }

@@ -75,13 +75,17 @@ struct ChaosTests {
         return (status, text, logs, outputURL)
     }
 
-    /// Runs `process` to its end; SIGKILLs it after `deadline`. Returns its exit status.
+    /// Runs `process` to its end; after `deadline` sends SIGTERM (assay-chaos then stops its
+    /// replicas, broker and PostgreSQL), and SIGKILL 15 s later. Returns its exit status.
     private func run(_ process: Process, deadline: Duration) async throws -> Int32 {
         let ended = AsyncStream<Int32>.makeStream()
         process.terminationHandler = { ended.continuation.yield($0.terminationStatus); ended.continuation.finish() }
         try process.run()
         let watchdog = Task {
             try await Task.sleep(for: deadline)
+            guard process.isRunning else { return }
+            kill(process.processIdentifier, SIGTERM)
+            try await Task.sleep(for: .seconds(15))
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         defer { watchdog.cancel() }
