@@ -85,18 +85,20 @@ public final class IngestService: Service, Sendable {
                     try await handle(event, consumer: consumer)
                 }
                 let decoded = batch.messages.isEmpty ? nil : await decode(batch.messages)
+                var written: (write: InFlightWrite, result: IngestWriteResult)?
                 if let inFlight = writing {
                     writing = nil
                     // A write given up at shutdown ends the loop: a later batch's write would move
                     // the stored offsets past the messages of the one not written.
                     guard let result = try await inFlight.task.value else { break }
-                    if let decoded { writing = startWrite(decoded, consumer: consumer) }
-                    try await acknowledge(inFlight, result: result, consumer: consumer)
-                } else if let decoded {
-                    writing = startWrite(decoded, consumer: consumer)
+                    written = (inFlight, result)
                 }
-                // A partition is reported caught up only once what was read from it is stored.
-                try await reportPartitions(consumer, unstored: writing?.partitions ?? [])
+                // A partition is reported caught up only once what was read from it is stored:
+                // everything before `decoded` is. Reported while no write of ours is open, so the
+                // report never waits on the watermark rows a batch in flight has locked.
+                try await reportPartitions(consumer, unstored: decoded.map { Set($0.ranges.keys) } ?? [])
+                if let decoded { writing = startWrite(decoded, consumer: consumer) }
+                if let written { try await acknowledge(written.write, result: written.result, consumer: consumer) }
             }
             if let inFlight = writing {
                 writing = nil
