@@ -241,7 +241,6 @@ public final class IngestService: Service, Sendable {
     /// A batch being written by ``startWrite(_:consumer:)``.
     private struct InFlightWrite {
         let batch: IngestBatch
-        let partitions: Set<PartitionKey>
         let task: Task<IngestWriteResult?, Error>
     }
 
@@ -258,7 +257,7 @@ public final class IngestService: Service, Sendable {
 
     /// Starts writing `batch` (until it is durable, see ``writeDurably(_:consumer:)``).
     private func startWrite(_ batch: IngestBatch, consumer: KafkaConsumer) -> InFlightWrite {
-        InFlightWrite(batch: batch, partitions: Set(batch.ranges.keys), task: Task { try await self.writeDurably(batch, consumer: consumer) })
+        InFlightWrite(batch: batch, task: Task { try await self.writeDurably(batch, consumer: consumer) })
     }
 
     /// Waits for a write, then acknowledges it (``acknowledge(_:result:consumer:)``).
