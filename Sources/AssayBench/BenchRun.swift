@@ -291,29 +291,11 @@ struct BenchRun {
     /// Runs a tool to its end and returns what it printed; throws with its stderr if it failed.
     @discardableResult
     static func runTool(_ path: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let errors = Pipe()
-        let output = Pipe()
-        process.standardError = errors
-        process.standardOutput = output
-        try process.run()
-        // Read stdout on another thread, so a tool that fills one pipe cannot stall on it.
-        let printed = Mutex(Data())
-        let readerDone = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            printed.withLock { $0 = data }
-            readerDone.signal()
+        let result = try CommandRunner.run(path, arguments)
+        guard result.status == 0 else {
+            throw BenchFailure("\(path) \(arguments.first ?? "") failed: \(result.stderr)")
         }
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        readerDone.wait()
-        guard process.terminationStatus == 0 else {
-            throw BenchFailure("\(path) \(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self))")
-        }
-        return String(decoding: printed.withLock { $0 }, as: UTF8.self)
+        return result.stdout
     }
 
     private func waitFor(_ what: String, pool: PostgresPool, timeout: Duration, child: ServeChild,

@@ -181,17 +181,15 @@ final class ChaosRun: Sendable {
         defer { broker.stop() }
         // On every way out, no replica outlives the run (the normal end has stopped them).
         defer { for child in replicas.withLock({ Array($0.values) }) { child.kill() } }
+        // Whatever failed, a dead broker explains it first.
+        let report: ChaosReport
         do {
-            let report = try await execute(postgres: postgres, databaseURL: databaseURL, broker: broker)
-            if !report.ok, let crash = broker.crash { throw MockBrokerCrashed(description: crash) }
-            return report
-        } catch let error as MockBrokerCrashed {
-            throw error
+            report = try await execute(postgres: postgres, databaseURL: databaseURL, broker: broker)
         } catch {
-            // Whatever failed, a dead broker explains it first.
-            if let crash = broker.crash { throw MockBrokerCrashed(description: crash) }
-            throw error
+            throw broker.crash.map { MockBrokerCrashed(description: $0) } ?? error
         }
+        if !report.ok, let crash = broker.crash { throw MockBrokerCrashed(description: crash) }
+        return report
     }
 
     private func execute(postgres: LocalPostgresCluster, databaseURL: String, broker: BrokerProcess) async throws -> ChaosReport {

@@ -7,23 +7,24 @@ import Darwin
 #endif
 
 /// Output of a finished child process.
-struct CommandResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
-/// Runs server tools (initdb, pg_ctl, psql) as child processes.
+/// Runs server tools (initdb, pg_ctl, psql) and other short-lived commands as child processes.
 ///
 /// This uses `posix_spawn` and `waitpid` rather than Foundation's `Process`: on Linux,
 /// `Process` learns that a child exited when a socket it shares with the child closes, and
 /// `pg_ctl start` leaves a server running that inherits that socket, so `waitUntilExit()`
 /// would wait for the server to stop. Here the child gets stdin from a file, stdout and
 /// stderr in temporary files, and every other descriptor closed.
-enum CommandRunner {
+public enum CommandRunner {
     /// Runs `executable` with `arguments`, waits for it (blocking the calling thread) and
-    /// returns its output.
-    static func run(
+    /// returns its output. The child inherits this process's environment, with `environment`
+    /// on top.
+    public static func run(
         _ executable: String,
         _ arguments: [String],
         environment: [String: String] = [:],
