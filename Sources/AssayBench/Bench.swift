@@ -290,7 +290,7 @@ enum DecodeCost {
             var traces: [Trace] = []
             traces.reserveCapacity(payloads.count)
             decode.append(try clock.measure {
-                for payload in payloads { traces.append(try MessageDecoding.decode(payload: payload).get()) }
+                for payload in payloads { traces.append(try MessageDecoding.decode(payload: payload, compactPayloads: true).get()) }
             }.seconds)
             var rows = DirectCopyRows()
             encode.append(clock.measure {

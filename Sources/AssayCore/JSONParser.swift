@@ -91,6 +91,27 @@ public struct JSONParser: Sendable {
         return try result.get()
     }
 
+    /// The compact serialization of the document in `text`, made without building it: the same
+    /// bytes as `try parse(text).serializedUTF8()`, and the same errors.
+    ///
+    /// For JSON that is only passed on (a span's inputs and outputs on their way to a `jsonb`
+    /// column), this skips the tree that parsing would build and the writer would walk.
+    public func compactUTF8(_ text: String) throws(JSONParseError) -> [UInt8] {
+        var text = text
+        let result: Result<[UInt8], JSONParseError> = text.withUTF8 { buffer in
+            var core = JSONParserCore(buffer: buffer, maxDepth: maxDepth, loneSurrogates: loneSurrogates)
+            var output: [UInt8] = []
+            output.reserveCapacity(buffer.count)
+            do throws(JSONParseError) {
+                try core.copyDocument(into: &output)
+                return .success(output)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
     private func parseResult(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONParseError> {
         var core = JSONParserCore(buffer: buffer, maxDepth: maxDepth, loneSurrogates: loneSurrogates)
         do throws(JSONParseError) {
@@ -282,6 +303,12 @@ private struct JSONParserCore {
     }
 
     private mutating func parseNumber() throws(JSONParseError) -> String {
+        let range = try scanNumber()
+        return String(decoding: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self)
+    }
+
+    /// Steps over the number at `position` and returns its lexeme's bytes.
+    private mutating func scanNumber() throws(JSONParseError) -> Range<Int> {
         let start = position
         if buffer[position] == ASCII.minus { position += 1 }
         guard position < end else { throw fail(.unexpectedEndOfInput) }
@@ -308,7 +335,7 @@ private struct JSONParserCore {
             guard isDigit(buffer[position]) else { throw fail(.invalidNumber) }
             while position < end && isDigit(buffer[position]) { position += 1 }
         }
-        return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
+        return start..<position
     }
 
     /// Parses a string starting at its opening quote. The common case (no escapes) makes one
@@ -336,7 +363,9 @@ private struct JSONParserCore {
         throw fail(.unterminatedString, at: start - 1)
     }
 
-    private mutating func parseEscapedString(from start: Int) throws(JSONParseError) -> String {
+    /// Decodes the rest of a string with escapes into `scratch`; returns it as a `String`
+    /// only when `makeString` (the copier uses `scratch` as it is).
+    private mutating func parseEscapedString(from start: Int, makeString: Bool = true) throws(JSONParseError) -> String {
         scratch.removeAll(keepingCapacity: true)
         var runStart = start
         while position < end {
@@ -344,7 +373,7 @@ private struct JSONParserCore {
             if byte == ASCII.quote {
                 scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<position]))
                 position += 1
-                return String(decoding: scratch, as: UTF8.self)
+                return makeString ? String(decoding: scratch, as: UTF8.self) : ""
             }
             if byte == ASCII.backslash {
                 scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<position]))
@@ -451,6 +480,151 @@ private struct JSONParserCore {
             scratch.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
             scratch.append(UInt8(0x80 | (scalar & 0x3F)))
         }
+    }
+
+    // MARK: Copying without a tree (JSONParser.compactUTF8)
+    //
+    // The same grammar as parseDocument/parseValue/parseObject/parseArray above, step for
+    // step, writing what JSONWriter would write for the value instead of building it. A test
+    // holds the two to each other on valid and invalid documents.
+
+    mutating func copyDocument(into output: inout [UInt8]) throws(JSONParseError) {
+        skipWhitespace()
+        guard position < end else {
+            throw fail(end == 0 ? .emptyInput : .unexpectedEndOfInput)
+        }
+        try copyValue(into: &output)
+        skipWhitespace()
+        guard position == end else { throw fail(.trailingData) }
+    }
+
+    private mutating func copyValue(into output: inout [UInt8]) throws(JSONParseError) {
+        guard position < end else { throw fail(.unexpectedEndOfInput) }
+        switch buffer[position] {
+        case ASCII.openBrace:
+            try copyObject(into: &output)
+        case ASCII.openBracket:
+            try copyArray(into: &output)
+        case ASCII.quote:
+            try copyString(into: &output)
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            output.append(contentsOf: [0x74, 0x72, 0x75, 0x65])
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            output.append(contentsOf: [0x66, 0x61, 0x6C, 0x73, 0x65])
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            output.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
+        case ASCII.minus, ASCII.zero...ASCII.nine:
+            let range = try scanNumber()
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[range]))
+        default:
+            throw fail(.unexpectedCharacter)
+        }
+    }
+
+    private mutating func copyObject(into output: inout [UInt8]) throws(JSONParseError) {
+        try enterContainer()
+        position += 1  // '{'
+        output.append(ASCII.openBrace)
+        skipWhitespace()
+        guard position < end else { throw fail(.unexpectedEndOfInput) }
+        if buffer[position] == ASCII.closeBrace {
+            position += 1
+            depth -= 1
+            output.append(ASCII.closeBrace)
+            return
+        }
+        while true {
+            guard position < end else { throw fail(.unexpectedEndOfInput) }
+            guard buffer[position] == ASCII.quote else { throw fail(.expectedKey) }
+            try copyString(into: &output)
+            skipWhitespace()
+            guard position < end else { throw fail(.unexpectedEndOfInput) }
+            guard buffer[position] == ASCII.colon else { throw fail(.expectedColon) }
+            position += 1
+            output.append(ASCII.colon)
+            skipWhitespace()
+            try copyValue(into: &output)
+            skipWhitespace()
+            guard position < end else { throw fail(.unexpectedEndOfInput) }
+            switch buffer[position] {
+            case ASCII.comma:
+                position += 1
+                output.append(ASCII.comma)
+                skipWhitespace()
+            case ASCII.closeBrace:
+                position += 1
+                depth -= 1
+                output.append(ASCII.closeBrace)
+                return
+            default:
+                throw fail(.expectedCommaOrEndOfObject)
+            }
+        }
+    }
+
+    private mutating func copyArray(into output: inout [UInt8]) throws(JSONParseError) {
+        try enterContainer()
+        position += 1  // '['
+        output.append(ASCII.openBracket)
+        skipWhitespace()
+        guard position < end else { throw fail(.unexpectedEndOfInput) }
+        if buffer[position] == ASCII.closeBracket {
+            position += 1
+            depth -= 1
+            output.append(ASCII.closeBracket)
+            return
+        }
+        while true {
+            skipWhitespace()
+            try copyValue(into: &output)
+            skipWhitespace()
+            guard position < end else { throw fail(.unexpectedEndOfInput) }
+            switch buffer[position] {
+            case ASCII.comma:
+                position += 1
+                output.append(ASCII.comma)
+            case ASCII.closeBracket:
+                position += 1
+                depth -= 1
+                output.append(ASCII.closeBracket)
+                return
+            default:
+                throw fail(.expectedCommaOrEndOfArray)
+            }
+        }
+    }
+
+    /// Copies the string at `position`. Without escapes its bytes are exactly what the writer
+    /// would write (valid UTF-8, no control character, quote or backslash, so no NUL either);
+    /// with escapes it is decoded into `scratch` as parseString does and written by the writer.
+    private mutating func copyString(into output: inout [UInt8]) throws(JSONParseError) {
+        position += 1  // opening quote
+        let start = position
+        while position < end {
+            let byte = buffer[position]
+            if byte == ASCII.quote {
+                output.append(ASCII.quote)
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<position]))
+                output.append(ASCII.quote)
+                position += 1
+                return
+            }
+            if byte == ASCII.backslash {
+                _ = try parseEscapedString(from: start, makeString: false)
+                scratch.withUnsafeBufferPointer { JSONWriter.writeString(utf8: $0, into: &output) }
+                return
+            }
+            if byte < 0x20 { throw fail(.controlCharacterInString) }
+            if byte < 0x80 {
+                position += 1
+            } else {
+                try skipMultibyteScalar()
+            }
+        }
+        throw fail(.unterminatedString, at: start - 1)
     }
 
     /// Validates one multi-byte UTF-8 scalar at `position` (Unicode Table 3-7) and steps over it.

@@ -120,45 +120,48 @@ enum JSONWriter {
 
     /// Writes a quoted, escaped string. Runs of bytes that need no escaping are copied in bulk.
     static func writeString(_ string: String, into output: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { writeString(utf8: $0, into: &output) }
+    }
+
+    /// ``writeString(_:into:)`` of the string whose (valid) UTF-8 is `utf8`.
+    static func writeString(utf8: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
         /// A backslash escape: `\` and `character`.
         func escape(_ character: UInt8) {
             output.append(UInt8(ascii: "\\"))
             output.append(character)
         }
         output.append(UInt8(ascii: "\""))
-        var string = string
-        string.withUTF8 { utf8 in
-            var runStart = 0
-            var index = 0
-            let count = utf8.count
-            while index < count {
-                let byte = utf8[index]
-                if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
-                    index += 1
-                    continue
-                }
-                if runStart < index {
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-                }
-                switch byte {
-                case UInt8(ascii: "\""): escape(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): escape(UInt8(ascii: "\\"))
-                case 0x00: output.append(contentsOf: replacementCharacterUTF8)
-                case 0x08: escape(UInt8(ascii: "b"))
-                case 0x09: escape(UInt8(ascii: "t"))
-                case 0x0A: escape(UInt8(ascii: "n"))
-                case 0x0C: escape(UInt8(ascii: "f"))
-                case 0x0D: escape(UInt8(ascii: "r"))
-                default:
-                    escape(UInt8(ascii: "u"))
-                    output.append(contentsOf: [UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]])
-                }
+        var runStart = 0
+        var index = 0
+        let count = utf8.count
+        while index < count {
+            let byte = utf8[index]
+            if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
                 index += 1
-                runStart = index
+                continue
             }
-            if runStart < count {
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
+            if runStart < index {
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
             }
+            switch byte {
+            case UInt8(ascii: "\""): escape(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): escape(UInt8(ascii: "\\"))
+            case 0x00: output.append(contentsOf: replacementCharacterUTF8)
+            case 0x08: escape(UInt8(ascii: "b"))
+            case 0x09: escape(UInt8(ascii: "t"))
+            case 0x0A: escape(UInt8(ascii: "n"))
+            case 0x0C: escape(UInt8(ascii: "f"))
+            case 0x0D: escape(UInt8(ascii: "r"))
+            default:
+                escape(UInt8(ascii: "u"))
+                output.append(contentsOf: [UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]])
+            }
+            index += 1
+            runStart = index
+        }
+        if runStart < count {
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
         }
         output.append(UInt8(ascii: "\""))
     }

@@ -185,6 +185,9 @@ extension JSONObject {
 struct MLflowTraceDecoder {
     /// Parses JSON-encoded attribute values.
     let attributeParser: JSONParser
+    /// Whether spans hold their inputs and outputs as ``CompactJSON`` (for ingest, which only
+    /// writes them on) rather than as values.
+    var compactPayloads = false
 
     func decode(_ json: JSONValue) -> Result<Trace, TraceRejection> {
         guard case .object(let root) = json else {
@@ -362,7 +365,7 @@ struct MLflowTraceDecoder {
         let status = try mlflow3Status(span)
         let attributes = try decodeAttributes(span)
         let events = try decodeEvents(span, timeKey: "time_unix_nano")
-        return Span(
+        return payloadsShaped(Span(
             spanID: spanID,
             parentSpanID: parentSpanID,
             name: name,
@@ -373,7 +376,7 @@ struct MLflowTraceDecoder {
             inputs: attributes.inputs,
             outputs: attributes.outputs,
             attributes: attributes.other,
-            events: events)
+            events: events), with: attributes)
     }
 
     /// `status`: `{"code": "STATUS_CODE_OK", "message": ""}`; a bare code string is accepted too.
@@ -479,7 +482,7 @@ struct MLflowTraceDecoder {
         let message = try span.optionalString("status_message") ?? ""
         let attributes = try decodeAttributes(span)
         let events = try decodeEvents(span, timeKey: "timestamp")
-        return Span(
+        return payloadsShaped(Span(
             spanID: spanID,
             parentSpanID: parentSpanID,
             name: name,
@@ -490,7 +493,7 @@ struct MLflowTraceDecoder {
             inputs: attributes.inputs,
             outputs: attributes.outputs,
             attributes: attributes.other,
-            events: events)
+            events: events), with: attributes)
     }
 
     // MARK: Shared span parts
@@ -520,7 +523,17 @@ struct MLflowTraceDecoder {
         var spanType: String?
         var inputs: JSONValue?
         var outputs: JSONValue?
+        var compactInputs: CompactJSON?
+        var compactOutputs: CompactJSON?
         var other: [String: JSONValue] = [:]
+    }
+
+    /// A span built from `attributes`' inputs and outputs, in the form ``compactPayloads`` asks for.
+    private func payloadsShaped(_ span: Span, with attributes: DecodedAttributes) -> Span {
+        guard compactPayloads else { return span }
+        var span = span
+        span.setCompact(inputs: attributes.compactInputs, outputs: attributes.compactOutputs)
+        return span
     }
 
     /// Span attributes. MLflow writes each value as a JSON-encoded string; it is stored decoded
@@ -531,12 +544,26 @@ struct MLflowTraceDecoder {
         guard let object = try span.optionalObject("attributes") else { return result }
         result.other.reserveCapacity(object.count)
         for (key, raw) in object.entries {
-            let value = decodeAttributeValue(raw)
             switch key {
             case "mlflow.spanInputs":
-                result.inputs = value
+                if compactPayloads {
+                    result.compactInputs = compactAttributeValue(raw)
+                } else {
+                    result.inputs = decodeAttributeValue(raw)
+                }
+                continue
             case "mlflow.spanOutputs":
-                result.outputs = value
+                if compactPayloads {
+                    result.compactOutputs = compactAttributeValue(raw)
+                } else {
+                    result.outputs = decodeAttributeValue(raw)
+                }
+                continue
+            default:
+                break
+            }
+            let value = decodeAttributeValue(raw)
+            switch key {
             case "mlflow.spanType":
                 result.spanType = value.stringValue
                 result.other[key] = value
@@ -545,6 +572,15 @@ struct MLflowTraceDecoder {
             }
         }
         return result
+    }
+
+    /// ``decodeAttributeValue(_:)`` as its compact serialization. The copier accepts exactly
+    /// what the parser does, so a string that is not JSON stays a string here too.
+    private func compactAttributeValue(_ raw: JSONValue) -> CompactJSON {
+        if case .string(let text) = raw, let compact = try? attributeParser.compact(text) {
+            return compact
+        }
+        return CompactJSON(compacted: raw.serializedUTF8())
     }
 
     private func decodeAttributeValue(_ raw: JSONValue) -> JSONValue {

@@ -72,28 +72,31 @@ public struct TraceRejection: Error, Sendable, Equatable, CustomStringConvertibl
 /// Decoding is pure and thread-safe.
 public enum MessageDecoding {
     /// Decodes a message value; `payload == nil` is a tombstone.
-    public static func decode(payload: [UInt8]?, limits: DecodeLimits = DecodeLimits()) -> Result<Trace, TraceRejection> {
+    ///
+    /// With `compactPayloads`, spans hold their inputs and outputs as ``CompactJSON`` (see
+    /// ``Span/compactInputs``): cheaper when they are only written on, as ingest does.
+    public static func decode(payload: [UInt8]?, limits: DecodeLimits = DecodeLimits(), compactPayloads: Bool = false) -> Result<Trace, TraceRejection> {
         guard let payload else { return .failure(tombstone) }
-        return payload.withUnsafeBytes { decode(bytes: $0, limits: limits) }
+        return payload.withUnsafeBytes { decode(bytes: $0, limits: limits, compactPayloads: compactPayloads) }
     }
 
     /// Decodes a message value in place (for example librdkafka's payload pointer, with no copy);
     /// `payload == nil` is a tombstone. The buffer is only read during the call.
-    public static func decode(payload: UnsafeRawBufferPointer?, limits: DecodeLimits = DecodeLimits()) -> Result<Trace, TraceRejection> {
+    public static func decode(payload: UnsafeRawBufferPointer?, limits: DecodeLimits = DecodeLimits(), compactPayloads: Bool = false) -> Result<Trace, TraceRejection> {
         guard let payload else { return .failure(tombstone) }
-        return decode(bytes: payload, limits: limits)
+        return decode(bytes: payload, limits: limits, compactPayloads: compactPayloads)
     }
 
     /// Decodes an already parsed JSON document (steps 5 and 6 above).
-    public static func decode(json: JSONValue, limits: DecodeLimits = DecodeLimits()) -> Result<Trace, TraceRejection> {
+    public static func decode(json: JSONValue, limits: DecodeLimits = DecodeLimits(), compactPayloads: Bool = false) -> Result<Trace, TraceRejection> {
         let attributeParser = JSONParser(maxDepth: limits.maxNestingDepth, loneSurrogates: .replace)
-        return MLflowTraceDecoder(attributeParser: attributeParser).decode(json)
+        return MLflowTraceDecoder(attributeParser: attributeParser, compactPayloads: compactPayloads).decode(json)
     }
 
     private static let tombstone = TraceRejection(
         reason: .tombstone, detail: "message value is null (Kafka tombstone)")
 
-    private static func decode(bytes: UnsafeRawBufferPointer, limits: DecodeLimits) -> Result<Trace, TraceRejection> {
+    private static func decode(bytes: UnsafeRawBufferPointer, limits: DecodeLimits, compactPayloads: Bool) -> Result<Trace, TraceRejection> {
         if bytes.isEmpty {
             return .failure(TraceRejection(reason: .emptyPayload, detail: "message value is 0 bytes"))
         }
@@ -109,7 +112,7 @@ public enum MessageDecoding {
         } catch {
             return .failure(rejection(parsing: error, maxDepth: limits.maxNestingDepth))
         }
-        return MLflowTraceDecoder(attributeParser: parser).decode(json)
+        return MLflowTraceDecoder(attributeParser: parser, compactPayloads: compactPayloads).decode(json)
     }
 
     /// Why a payload that did not parse is refused: valid JSON nested deeper than the limit is

@@ -72,6 +72,9 @@ public enum TraceState: String, Sendable, Equatable, CaseIterable {
 }
 
 /// One operation inside a trace.
+///
+/// Equal spans have equal fields; ``inputs`` and ``outputs`` compare as values, whether they
+/// are held as values or as ``CompactJSON``.
 public struct Span: Sendable, Equatable {
     /// 16 lowercase hex digits.
     public var spanID: String
@@ -84,8 +87,23 @@ public struct Span: Sendable, Equatable {
     public var endTimeNanos: Int64?
     public var status: SpanStatus
     /// The span's inputs and outputs (MLflow `mlflow.spanInputs` / `mlflow.spanOutputs`, JSON-decoded).
-    public var inputs: JSONValue?
-    public var outputs: JSONValue?
+    ///
+    /// A decoder may hold them as ``compactInputs``/``compactOutputs`` instead (ingest does:
+    /// it only writes them to PostgreSQL); reading these then builds the value each time.
+    public var inputs: JSONValue? {
+        get { compactInputs?.value ?? inputValue }
+        set { inputValue = newValue; compactInputs = nil }
+    }
+    public var outputs: JSONValue? {
+        get { compactOutputs?.value ?? outputValue }
+        set { outputValue = newValue; compactOutputs = nil }
+    }
+    /// ``inputs`` as its compact serialization, when the decoder kept it that way.
+    public private(set) var compactInputs: CompactJSON?
+    /// ``outputs`` as its compact serialization, when the decoder kept it that way.
+    public private(set) var compactOutputs: CompactJSON?
+    private var inputValue: JSONValue?
+    private var outputValue: JSONValue?
     /// Every other attribute. MLflow attribute values are JSON-encoded strings; they are
     /// stored decoded when they parse as JSON and as a plain string otherwise.
     public var attributes: [String: JSONValue]
@@ -111,10 +129,38 @@ public struct Span: Sendable, Equatable {
         self.startTimeNanos = startTimeNanos
         self.endTimeNanos = endTimeNanos
         self.status = status
-        self.inputs = inputs
-        self.outputs = outputs
+        self.inputValue = inputs
+        self.outputValue = outputs
         self.attributes = attributes
         self.events = events
+    }
+
+    /// Holds the inputs and outputs as their compact serializations (nil: none).
+    public mutating func setCompact(inputs: CompactJSON?, outputs: CompactJSON?) {
+        inputValue = nil
+        outputValue = nil
+        compactInputs = inputs
+        compactOutputs = outputs
+    }
+
+    public static func == (lhs: Span, rhs: Span) -> Bool {
+        lhs.spanID == rhs.spanID && lhs.parentSpanID == rhs.parentSpanID && lhs.name == rhs.name
+            && lhs.spanType == rhs.spanType && lhs.startTimeNanos == rhs.startTimeNanos
+            && lhs.endTimeNanos == rhs.endTimeNanos && lhs.status == rhs.status
+            && Self.sameValue(lhs.inputValue, lhs.compactInputs, rhs.inputValue, rhs.compactInputs)
+            && Self.sameValue(lhs.outputValue, lhs.compactOutputs, rhs.outputValue, rhs.compactOutputs)
+            && lhs.attributes == rhs.attributes && lhs.events == rhs.events
+    }
+
+    private static func sameValue(_ lhsValue: JSONValue?, _ lhsCompact: CompactJSON?, _ rhsValue: JSONValue?, _ rhsCompact: CompactJSON?) -> Bool {
+        switch (lhsCompact, rhsCompact) {
+        case (nil, nil): return lhsValue == rhsValue
+        // Equal bytes are equal values; unequal bytes may still be (Swift compares strings by
+        // canonical equivalence).
+        case (let lhs?, let rhs?): return lhs == rhs || lhs.value == rhs.value
+        case (let lhs?, nil): return lhs.value == rhsValue
+        case (nil, let rhs?): return lhsValue == rhs.value
+        }
     }
 }
 

@@ -349,7 +349,9 @@ public final class IngestService: Service, Sendable {
             func deadLetter(_ reason: String, _ detail: String) {
                 batch.deadLetters.append(DeadLetter(source: source, reason: reason, detail: detail, payload: message.value, key: message.key, headers: message.headers))
             }
-            switch TraceMessageDecoder.decode(payload: message.value, contentType: message.header("content-type"), limits: limits, otlpLimits: otlpLimits) {
+            // Spans keep inputs and outputs compact: ingest only writes them to PostgreSQL.
+            switch TraceMessageDecoder.decode(payload: message.value, contentType: message.header("content-type"), limits: limits, otlpLimits: otlpLimits,
+                                              compactPayloads: true) {
             case .trace(let trace):
                 if let rejection = eventTime.check(eventTime: trace.requestTimeNanos, now: nowNanos) {
                     deadLetter("event_time_out_of_range", "trace \(trace.traceID): \(rejection)")

@@ -18,7 +18,12 @@ public enum DecodedMessage: Sendable {
 /// binary OTLP starts with 0x0A (field 1, length-delimited), JSON with `{`. A JSON document
 /// is parsed once and is OTLP when it has `resourceSpans`, MLflow otherwise.
 public enum TraceMessageDecoder {
-    public static func decode(payload: [UInt8]?, contentType: String?, limits: DecodeLimits, otlpLimits: OTLPLimits) -> DecodedMessage {
+    /// Decodes one message value (nil: a tombstone).
+    ///
+    /// `compactPayloads`: MLflow spans hold their inputs and outputs as ``CompactJSON`` (see
+    /// ``MessageDecoding/decode(payload:limits:compactPayloads:)``), as ingest wants them.
+    public static func decode(payload: [UInt8]?, contentType: String?, limits: DecodeLimits, otlpLimits: OTLPLimits,
+                              compactPayloads: Bool = false) -> DecodedMessage {
         guard let payload else { return .rejected(TraceRejection(reason: .tombstone, detail: "message value is null (Kafka tombstone)")) }
         if payload.isEmpty { return .rejected(TraceRejection(reason: .emptyPayload, detail: "message value is 0 bytes")) }
         if payload.count > limits.maxMessageBytes {
@@ -44,7 +49,7 @@ public enum TraceMessageDecoder {
         if OTLPDecoder.isOTLPJSON(document) {
             return otlp(OTLPDecoder.decode(json: document, limits: otlpLimits))
         }
-        switch MessageDecoding.decode(json: document, limits: limits) {
+        switch MessageDecoding.decode(json: document, limits: limits, compactPayloads: compactPayloads) {
         case .success(let trace): return .trace(trace)
         case .failure(let rejection): return .rejected(rejection)
         }

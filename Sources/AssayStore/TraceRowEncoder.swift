@@ -95,8 +95,8 @@ public enum TraceRowEncoder {
         if let end = span.endTimeNanos { Binary.appendInt64(end, to: &buffer) } else { Binary.appendNull(to: &buffer) }
         appendText(span.status.code.rawValue, to: &buffer)
         appendText(span.status.message, to: &buffer)
-        appendJSONB(span.inputs, to: &buffer)
-        appendJSONB(span.outputs, to: &buffer)
+        appendJSONB(span.compactInputs, or: span.inputs, to: &buffer)
+        appendJSONB(span.compactOutputs, or: span.outputs, to: &buffer)
         appendJSONB(.object(sortedObject(span.attributes)), to: &buffer)
         appendJSONB(eventsArray(span.events), to: &buffer)
     }
@@ -113,6 +113,19 @@ public enum TraceRowEncoder {
         CopyBinaryEncoder.appendJSONB(to: &buffer) { value.appendSerialized(to: &$0) }
     }
 
+    /// A `jsonb` field from `compact`'s bytes (already what the writer would write) when the
+    /// span holds it so, else from `value`.
+    private static func appendJSONB(_ compact: CompactJSON?, or value: @autoclosure () -> JSONValue?, to buffer: inout [UInt8]) {
+        guard let compact else { return appendJSONB(value(), to: &buffer) }
+        CopyBinaryEncoder.appendJSONB(to: &buffer) { $0.append(contentsOf: compact.utf8) }
+    }
+
+    /// A `jsonb` column's text in a text row, as ``appendJSONB(_:or:to:)`` chooses.
+    private static func jsonText(_ compact: CompactJSON?, or value: @autoclosure () -> JSONValue?) -> String? {
+        guard let compact else { return value()?.serialized() }
+        return String(decoding: compact.utf8, as: UTF8.self)
+    }
+
     public static func spanRow(_ span: Span, traceID: String) -> [String?] {
         [
             traceID.sanitizedForPostgres,
@@ -124,8 +137,8 @@ public enum TraceRowEncoder {
             span.endTimeNanos.map { String($0) },
             span.status.code.rawValue,
             span.status.message.sanitizedForPostgres,
-            span.inputs?.serialized(),
-            span.outputs?.serialized(),
+            jsonText(span.compactInputs, or: span.inputs),
+            jsonText(span.compactOutputs, or: span.outputs),
             objectJSON(span.attributes),
             eventsArray(span.events).serialized(),
         ]

@@ -119,6 +119,31 @@ struct TraceRowEncoderTests {
         #expect(spans > 200)
     }
 
+    /// Ingest decodes with compact inputs and outputs (`compactPayloads`); the rows it writes
+    /// must be the very bytes the parsed values give, in both row forms.
+    @Test("spans holding compact inputs and outputs encode to the same rows as parsed ones")
+    func compactPayloadsEncodeAlike() throws {
+        var generator = SyntheticTraceGenerator(seed: 12, startNanos: 1_770_000_000_000_000_000)
+        var compactSpans = 0
+        for index in 0..<200 {
+            let payload = generator.next().json
+            let plain = try MessageDecoding.decode(payload: payload).get()
+            let compact = try MessageDecoding.decode(payload: payload, compactPayloads: true).get()
+            let source = SourcePosition(partition: PartitionKey(topic: "traces", partition: 0), offset: Int64(index))
+            var plainRows = DirectCopyRows()
+            plainRows.appendTrace(plain, source: source, deliveries: 1)
+            var compactRows = DirectCopyRows()
+            compactRows.appendTrace(compact, source: source, deliveries: 1)
+            #expect(compactRows.traces == plainRows.traces)
+            #expect(compactRows.spans == plainRows.spans)
+            for (compactSpan, plainSpan) in zip(compact.spans, plain.spans) {
+                #expect(TraceRowEncoder.spanRow(compactSpan, traceID: compact.traceID) == TraceRowEncoder.spanRow(plainSpan, traceID: plain.traceID))
+                if compactSpan.compactInputs != nil { compactSpans += 1 }
+            }
+        }
+        #expect(compactSpans > 200)
+    }
+
     @Test("the sanitized UTF-8 of a string is the UTF-8 of its sanitized form")
     func sanitizedUTF8() {
         for text in Self.awkward + ["\u{0}\u{0}", "a\u{0}", "\u{0}b"] {
