@@ -48,8 +48,17 @@ public struct Trace: Sendable, Equatable {
 
     /// The span without a parent, if exactly one such span exists.
     public var rootSpan: Span? {
-        let roots = spans.filter { $0.parentSpanID == nil }
-        return roots.count == 1 ? roots[0] : nil
+        rootSpanIndex.map { spans[$0] }
+    }
+
+    /// The index in ``spans`` of ``rootSpan``, found without copying spans.
+    public var rootSpanIndex: Int? {
+        var root: Int?
+        for index in spans.indices where spans[index].parentSpanID == nil {
+            if root != nil { return nil }
+            root = index
+        }
+        return root
     }
 }
 

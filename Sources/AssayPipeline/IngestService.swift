@@ -334,8 +334,10 @@ public final class IngestService: Service, Sendable {
             }
             var parts = [IngestBatch](repeating: IngestBatch(), count: slices)
             for await (index, part) in group { parts[index] = part }
+            // The first part is moved, not copied; the others are appended to it.
             var joined = IngestBatch()
-            for part in parts { joined.append(part) }
+            swap(&joined, &parts[0])
+            for part in parts.dropFirst() { joined.append(part) }
             return joined
         }
     }

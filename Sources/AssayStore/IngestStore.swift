@@ -110,27 +110,26 @@ public struct IngestBatch: Sendable {
     /// repeats within it; otherwise it encodes.
     public mutating func prepareDirectCopy() {
         var rows = DirectCopyRows()
-        for item in traces { rows.appendTrace(item.trace, source: item.source, deliveries: 1) }
+        // By index: iterating would copy each trace (a retain per field) for nothing.
+        for index in traces.indices { rows.appendTrace(traces[index].trace, source: traces[index].source, deliveries: 1) }
         directCopy = rows
     }
 
     /// Appends a batch decoded from the messages that followed this one's.
     public mutating func append(_ other: IngestBatch) {
         // Encoded rows stay valid if both halves have them, or the half without has no traces.
-        let merged: DirectCopyRows?
-        switch (directCopy, other.directCopy) {
-        case (var mine?, let theirs?):
-            mine.append(theirs)
-            merged = mine
-        case (nil, let theirs) where traces.isEmpty:
-            merged = theirs
-        case (let mine, nil) where other.traces.isEmpty:
-            merged = mine
+        // Appended in place: a copy of ``directCopy`` to append to would copy its bytes first.
+        switch (directCopy != nil, other.directCopy) {
+        case (true, let theirs?):
+            directCopy?.append(theirs)
+        case (false, let theirs) where traces.isEmpty:
+            directCopy = theirs
+        case (_, nil) where other.traces.isEmpty:
+            break
         default:
-            merged = nil
+            directCopy = nil
         }
         traces += other.traces
-        directCopy = merged
         fragments += other.fragments
         deadLetters += other.deadLetters
         for (partition, range) in other.ranges {
@@ -156,8 +155,8 @@ public struct DirectCopyRows: Sendable, Equatable {
     /// Appends the trace's row and its spans' rows.
     public mutating func appendTrace(_ trace: Trace, source: SourcePosition, deliveries: Int) {
         TraceRowEncoder.appendBinaryTraceRow(trace, source: source, deliveries: deliveries, to: &traces)
-        for span in trace.spans {
-            TraceRowEncoder.appendBinarySpanRow(span, traceID: trace.traceID, to: &spans)
+        for index in trace.spans.indices {
+            TraceRowEncoder.appendBinarySpanRow(trace.spans[index], traceID: trace.traceID, to: &spans)
         }
         traceCount += 1
         spanCount += trace.spans.count
@@ -221,7 +220,9 @@ public struct IngestStore: Sendable {
             var result = IngestWriteResult()
             let stored = try lockOffsets(batch.ranges, on: connection)
 
-            let traces = batch.traces.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
+            // Usually nothing is durable yet: then the batch's own array, not a copy of each trace.
+            let allNew = batch.traces.indices.allSatisfy { batch.traces[$0].source.offset >= stored[batch.traces[$0].source.partition, default: Int64.min] }
+            let traces = allNew ? batch.traces : batch.traces.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
             let fragments = batch.fragments.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
             let deadLetters = batch.deadLetters.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
             result.alreadyDurable = (batch.traces.count - traces.count) + (batch.deadLetters.count - deadLetters.count)
@@ -403,17 +404,23 @@ public struct IngestStore: Sendable {
         // One row per trace id within the batch (the first one wins, like across batches);
         // repeats are counted so `deliveries` says how often an id was published.
         var firstIndex: [String: Int] = [:]
+        firstIndex.reserveCapacity(traces.count)
         var occurrences: [Int] = []
-        var unique: [(trace: Trace, source: SourcePosition)] = []
-        for item in traces {
-            if let index = firstIndex[item.trace.traceID] {
-                occurrences[index] += 1
+        occurrences.reserveCapacity(traces.count)
+        var uniqueIndices: [Int] = []
+        uniqueIndices.reserveCapacity(traces.count)
+        for index in traces.indices {
+            let traceID = traces[index].trace.traceID
+            if let first = firstIndex[traceID] {
+                occurrences[first] += 1
             } else {
-                firstIndex[item.trace.traceID] = unique.count
-                unique.append(item)
+                firstIndex[traceID] = uniqueIndices.count
+                uniqueIndices.append(index)
                 occurrences.append(1)
             }
         }
+        // Without repeats (the usual case) the list itself, not a copy of each trace.
+        let unique = uniqueIndices.count == traces.count ? traces : uniqueIndices.map { traces[$0] }
         let repeatsWithinBatch = occurrences.reduce(0) { $0 + $1 - 1 }
         let usable = repeatsWithinBatch == 0 ? encoded : nil
         if !spansStored, let spans = try copyNewTraces(unique, occurrences: occurrences, encoded: usable, on: connection) {

@@ -35,7 +35,7 @@ public enum TraceRowEncoder {
             stringMapObject(trace.tags).serialized(),
             stringMapObject(trace.metadata).serialized(),
             String(trace.spans.count),
-            trace.rootSpan?.spanID.sanitizedForPostgres,
+            trace.rootSpanIndex.map { trace.spans[$0].spanID.sanitizedForPostgres },
             source.partition.topic,
             String(source.partition.partition),
             String(source.offset),
@@ -71,7 +71,7 @@ public enum TraceRowEncoder {
         appendJSONB(stringMapObject(trace.metadata), to: &buffer)
         // Decode limits keep span counts and deliveries far below Int32.max.
         Binary.appendInt32(Int32(clamping: trace.spans.count), to: &buffer)
-        appendText(trace.rootSpan?.spanID, to: &buffer)
+        appendText(trace.rootSpanIndex.map { trace.spans[$0].spanID }, to: &buffer)
         appendText(source.partition.topic, to: &buffer)
         Binary.appendInt32(source.partition.partition, to: &buffer)
         Binary.appendInt64(source.offset, to: &buffer)

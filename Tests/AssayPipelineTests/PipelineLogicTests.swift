@@ -105,9 +105,12 @@ struct PipelineLogicTests {
             messages.append(ConsumerMessage(topicPartition: TopicPartition(topic: "traces", partition: partition), offset: offset, value: value))
         }
         let now = 1_770_000_100 * second
-        let whole = IngestService.decode(messages, limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: now)
+        var whole = IngestService.decode(messages, limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: now)
+        whole.prepareDirectCopy()
         for slices in [2, 3, 4, 7] {
             let sliced = await IngestService.decode(messages, slices: slices, limits: DecodeLimits(), eventTime: EventTimePolicy(), nowNanos: now)
+            // The slices' pre-encoded rows, joined, are the rows of the whole batch.
+            #expect(sliced.directCopy != nil && sliced.directCopy == whole.directCopy, "\(slices) slices")
             #expect(sliced.traces.map(\.trace.traceID) == whole.traces.map(\.trace.traceID), "\(slices) slices")
             #expect(sliced.traces.map(\.source) == whole.traces.map(\.source))
             #expect(sliced.deadLetters.map(\.source) == whole.deadLetters.map(\.source))
