@@ -110,8 +110,7 @@ public struct IngestBatch: Sendable {
     /// repeats within it; otherwise it encodes.
     public mutating func prepareDirectCopy() {
         var rows = DirectCopyRows()
-        // By index: iterating would copy each trace (a retain per field) for nothing.
-        for index in traces.indices { rows.appendTrace(traces[index].trace, source: traces[index].source, deliveries: 1) }
+        for item in traces { rows.appendTrace(item.trace, source: item.source, deliveries: 1) }
         directCopy = rows
     }
 
@@ -155,8 +154,8 @@ public struct DirectCopyRows: Sendable, Equatable {
     /// Appends the trace's row and its spans' rows.
     public mutating func appendTrace(_ trace: Trace, source: SourcePosition, deliveries: Int) {
         TraceRowEncoder.appendBinaryTraceRow(trace, source: source, deliveries: deliveries, to: &traces)
-        for index in trace.spans.indices {
-            TraceRowEncoder.appendBinarySpanRow(trace.spans[index], traceID: trace.traceID, to: &spans)
+        for span in trace.spans {
+            TraceRowEncoder.appendBinarySpanRow(span, traceID: trace.traceID, to: &spans)
         }
         traceCount += 1
         spanCount += trace.spans.count
