@@ -15,8 +15,8 @@ public struct CompactJSON: Sendable, Hashable {
     /// The value these bytes serialize.
     public var value: JSONValue {
         do throws(JSONParseError) {
-            // The bytes came out of the copier that checked this grammar, within its depth
-            // limit; the parser's default limit is the largest any decoder uses.
+            // The bytes came out of the copier, which checked this grammar and the decoder's
+            // depth limit; no second limit applies here.
             return try JSONParser(maxDepth: Int.max, loneSurrogates: .replace).parse(utf8)
         } catch {
             // Unreachable: see above. A value that no longer parses reads as a string of its

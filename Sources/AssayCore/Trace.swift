@@ -83,7 +83,7 @@ public enum TraceState: String, Sendable, Equatable, CaseIterable {
 /// One operation inside a trace.
 ///
 /// Equal spans have equal fields; ``inputs`` and ``outputs`` compare as values, whether they
-/// are held as values or as ``CompactJSON``.
+/// are held as values or as ``CompactJSON``. (`==` is written out: a new field must join it.)
 public struct Span: Sendable, Equatable {
     /// 16 lowercase hex digits.
     public var spanID: String
