@@ -226,7 +226,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AssayPipelineTests",
-            dependencies: ["AssayPipeline", "AssayCore", "AssayStore", "Kafka"]
+            dependencies: ["AssayPipeline", "AssayCore", "AssayStore", "AssayTestSupport", "Kafka", "Postgres"]
         ),
         .testTarget(
             name: "KafkaTests",

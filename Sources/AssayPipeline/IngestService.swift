@@ -43,6 +43,8 @@ public final class IngestService: Service, Sendable {
     private let metrics: IngestMetrics
     private let lastPartitionReport = Mutex<ContinuousClock.Instant?>(nil)
     private let activeConsumer = Mutex<KafkaConsumer?>(nil)
+    /// What a revocation commits to Kafka (see ``StoredOffsetsListener``).
+    private let durableOffsets = DurableOffsets()
     /// Whether every partition of the traces topic still has to be registered for the
     /// watermark (after an assignment; retried with the partition reports until it works).
     private let topicRegistrationDue = Mutex(true)
@@ -61,7 +63,7 @@ public final class IngestService: Service, Sendable {
     public var currentStatistics: IngestStatistics { statistics.withLock { $0 } }
 
     public func run() async throws {
-        let listener = StoredOffsetsListener(pool: pool, store: store, logger: logger)
+        let listener = StoredOffsetsListener(pool: pool, store: store, durable: durableOffsets, logger: logger)
         let consumer = try KafkaConsumer(configuration: configuration.consumerConfiguration, listener: listener, logger: logger)
         activeConsumer.withLock { $0 = consumer }
         defer { activeConsumer.withLock { $0 = nil } }
@@ -295,6 +297,7 @@ public final class IngestService: Service, Sendable {
         }
 
         let commits = Dictionary(uniqueKeysWithValues: result.nextOffsets.map { (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
+        durableOffsets.record(commits)
         do {
             try await consumer.commit(commits)
         } catch {
@@ -572,6 +575,7 @@ public final class IngestService: Service, Sendable {
             let recorded = try await pool.withConnection { [store] connection in
                 try store.recordRetentionGap(key, from: stored, to: low, on: connection)
             }
+            if recorded { durableOffsets.record([tp: low]) }
             statistics.withLock { $0.retentionGaps += 1 }
             metrics.retentionGap(lost: low - stored, recorded: recorded)
             logger.error("data lost to retention before it was read", metadata: [
@@ -584,6 +588,7 @@ public final class IngestService: Service, Sendable {
                 "kafka.partition": "\(tp)", "stored": "\(stored)", "kafka.low": "\(low)", "kafka.high": "\(high)", "reason": "\(reason)",
             ])
             try await pool.withConnection { [store] connection in try store.resetOffset(key, to: low, on: connection) }
+            durableOffsets.reset(tp, to: low)
             try await consumer.restart(tp, at: .exact(low))
         } else {
             logger.info("partition restarted at its stored offset", metadata: ["kafka.partition": "\(tp)", "offset": "\(stored)", "reason": "\(reason)"])
@@ -612,6 +617,7 @@ extension IngestBatch {
 struct StoredOffsetsListener: ConsumerRebalanceListener {
     let pool: PostgresPool
     let store: IngestStore
+    let durable: DurableOffsets
     let logger: Logger
 
     func startingOffsets(for partitions: [TopicPartition]) throws -> [TopicPartition: KafkaOffset] {
@@ -624,6 +630,7 @@ struct StoredOffsetsListener: ConsumerRebalanceListener {
             for tp in list {
                 result[tp] = stored[tp.partition].map { .exact($0) } ?? .beginning
             }
+            durable.record(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
         }
         logger.info("starting offsets from PostgreSQL", metadata: ["offsets": "\(result.map { "\($0.key)@\($0.value)" }.sorted())"])
         return result
@@ -631,21 +638,41 @@ struct StoredOffsetsListener: ConsumerRebalanceListener {
 
     func partitionsRevoked(_ partitions: [TopicPartition]) {}
 
-    /// PostgreSQL's offsets, so Kafka's copy (for lag tools) is current when a partition moves
-    /// or the replica leaves; the commit after a batch can fail in a rebalance.
+    /// The offsets this replica knows are durable (read at assignment, or written since), so
+    /// Kafka's copy (for lag tools) is current when a partition moves or the replica leaves;
+    /// the commit after a batch can fail in a rebalance. Asks nothing of PostgreSQL: during an
+    /// outage, a read here would hold up the whole group's rebalance for the connect timeout.
     func offsetsToCommit(revoking partitions: [TopicPartition]) -> [TopicPartition: Int64] {
-        var result: [TopicPartition: Int64] = [:]
-        do {
-            for (topic, list) in Dictionary(grouping: partitions, by: \.topic) {
-                let stored = try pool.withConnectionBlocking { connection in
-                    try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection)
-                }
-                for tp in list { if let next = stored[tp.partition] { result[tp] = next } }
-            }
-        } catch {
-            logger.info("could not read stored offsets to commit on revocation", metadata: ["error": "\(error)"])
+        durable.take(partitions)
+    }
+}
+
+/// The next offset this replica knows PostgreSQL holds, per partition: read when the partition
+/// was assigned, or made durable by a write of this replica since. Never ahead of PostgreSQL
+/// (another replica may have moved it further, which only makes a commit of it stale, and a
+/// stale Kafka commit is safe: PostgreSQL's offsets decide where reading starts).
+final class DurableOffsets: Sendable {
+    private let offsets = Mutex<[TopicPartition: Int64]>([:])
+
+    /// Notes offsets that are durable; an offset never moves back.
+    func record(_ durable: [TopicPartition: Int64]) {
+        offsets.withLock { offsets in
+            for (partition, next) in durable { offsets[partition] = max(next, offsets[partition] ?? next) }
         }
-        return result
+    }
+
+    /// Notes that PostgreSQL's offset was set back (the topic was recreated).
+    func reset(_ partition: TopicPartition, to next: Int64) {
+        offsets.withLock { $0[partition] = next }
+    }
+
+    /// The known offsets of `partitions`, forgotten here (they are being revoked).
+    func take(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        offsets.withLock { offsets in
+            var taken: [TopicPartition: Int64] = [:]
+            for partition in partitions { if let next = offsets.removeValue(forKey: partition) { taken[partition] = next } }
+            return taken
+        }
     }
 }
 
