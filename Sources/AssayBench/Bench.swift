@@ -56,8 +56,11 @@ struct AssayBench: AsyncParsableCommand {
         let assayPath = assay ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("assay").path
         guard FileManager.default.isExecutableFile(atPath: assayPath) else { throw ValidationError("no assay binary at \(assayPath); build it first (make bench does)") }
 
+        // Interrupted (Ctrl-C, a timeout), the bench still stops its serve processes and cluster.
+        InterruptCleanup.shared.install(tool: "assay-bench")
         let thread = DedicatedThread(name: "bench-pg")
         let cluster = try await thread.run { try LocalPostgresCluster.start(logger: logger) }
+        InterruptCleanup.shared.onInterrupt { cluster.stop() }
         defer {
             cluster.stop()
             thread.shutdown()

@@ -366,6 +366,14 @@ final class ServeChild: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
+        InterruptCleanup.shared.trackChild { [self] in self.kill() }
+    }
+
+    /// SIGKILL, for an interrupted bench (no time for a clean shutdown).
+    func kill() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 
     var isRunning: Bool { process.isRunning }

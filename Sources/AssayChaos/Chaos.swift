@@ -47,7 +47,7 @@ struct AssayChaos: AsyncParsableCommand {
     func run() async throws {
         // A child that died (the broker) must be an error where we write to it, not SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
-        Interruption.shared.install()
+        InterruptCleanup.shared.install(tool: "chaos")
         var configured = Logger(label: "chaos")
         configured.logLevel = .error  // the run's own Kafka clients: broker-down warnings are expected
         let logger = configured
@@ -175,7 +175,7 @@ final class ChaosRun: Sendable {
         defer { thread.shutdown() }
         let postgres = try await thread.run { [logger] in try LocalPostgresCluster.start(logger: logger) }
         defer { postgres.stop() }
-        Interruption.shared.onInterrupt { postgres.stop() }
+        InterruptCleanup.shared.onInterrupt { postgres.stop() }
         let databaseURL = try await thread.run { try postgres.createDatabase(name: "chaos") }
         let broker = try await BrokerProcess(assay: assay, brokers: 3, partitions: partitions, logDirectory: logDirectory)
         defer { broker.stop() }

@@ -1,5 +1,6 @@
 import DedicatedThreads
 import Foundation
+import LocalPostgres
 import Synchronization
 
 /// A child process of the chaos run (a broker, a replica), with its log in a file.
@@ -26,7 +27,7 @@ final class Child: @unchecked Sendable {
         process.standardOutput = standardOutput ?? log
         if let standardInput { process.standardInput = standardInput }
         try process.run()
-        Interruption.shared.track(self)
+        InterruptCleanup.shared.trackChild { [self] in self.kill() }
     }
 
     var isRunning: Bool { process.isRunning }
@@ -185,35 +186,3 @@ struct ChaosFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The signal sources, kept alive for the whole run. Written only by `install()`, once, at
-/// start-up before any other task exists; never read.
-nonisolated(unsafe) private var interruptionSources: [any DispatchSourceSignal] = []
-
-/// What an interrupted run (SIGTERM, SIGINT: a timeout, Ctrl-C, ChaosTests' watchdog) must
-/// not leave behind: every child process, and the PostgreSQL cluster.
-final class Interruption: Sendable {
-    static let shared = Interruption()
-    private let children = Mutex<[Child]>([])
-    private let cleanups = Mutex<[@Sendable () -> Void]>([])
-
-    func track(_ child: Child) { children.withLock { $0.append(child) } }
-
-    /// Runs `cleanup` if the run is interrupted.
-    func onInterrupt(_ cleanup: @escaping @Sendable () -> Void) { cleanups.withLock { $0.append(cleanup) } }
-
-    /// Handles SIGTERM and SIGINT from now on: kill the children, run the cleanups, exit.
-    func install() {
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { [self] in
-                say("chaos: interrupted (signal \(signalNumber)); stopping every child process")
-                for child in children.withLock({ $0 }) { child.kill() }
-                for cleanup in cleanups.withLock({ $0 }).reversed() { cleanup() }
-                exit(128 + signalNumber)
-            }
-            source.resume()
-            interruptionSources.append(source)
-        }
-    }
-}
