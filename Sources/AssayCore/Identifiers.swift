@@ -63,57 +63,73 @@ public enum OTelIdentifier {
     }
 
     private static func normalizedHex(_ text: String, byteCount: Int) -> String? {
-        let utf8 = Substring(text).utf8
+        var text = text
+        return text.withUTF8 { normalizedHex($0, byteCount: byteCount) }
+    }
+
+    /// Works on the id's UTF-8 in place and writes the hex digits straight into the result: ids
+    /// are decoded for every span of every trace.
+    private static func normalizedHex(_ utf8: UnsafeBufferPointer<UInt8>, byteCount: Int) -> String? {
         let hexLength = byteCount * 2
         // Hex, optionally 0x-prefixed.
-        if utf8.count == hexLength + 2, text.hasPrefix("0x") || text.hasPrefix("0X") {
-            let digits = utf8.dropFirst(2)
-            guard isHex(digits, count: hexLength) else { return nil }
-            return String(decoding: digits.map(lowercased), as: UTF8.self)
+        var digits = utf8[...]
+        if utf8.count == hexLength + 2, utf8[0] == UInt8(ascii: "0"), utf8[1] == UInt8(ascii: "x") || utf8[1] == UInt8(ascii: "X") {
+            digits = utf8[2...]
         }
-        if utf8.count == hexLength {
-            guard isHex(utf8, count: hexLength) else { return nil }
-            return String(decoding: utf8.map(lowercased), as: UTF8.self)
+        if digits.count == hexLength {
+            guard digits.allSatisfy({ hexValue($0) != nil }) else { return nil }
+            return String(unsafeUninitializedCapacity: hexLength) { output in
+                for (index, byte) in digits.enumerated() { output[index] = lowercased(byte) }
+                return hexLength
+            }
         }
         // Base64 of the raw bytes.
         let unpaddedLength = (byteCount * 4 + 2) / 3
         let paddedLength = (byteCount + 2) / 3 * 4
-        let body: Substring.UTF8View
+        let body: Slice<UnsafeBufferPointer<UInt8>>
         if utf8.count == paddedLength {
             let padding = paddedLength - unpaddedLength
             guard utf8.suffix(padding).allSatisfy({ $0 == UInt8(ascii: "=") }) else { return nil }
             body = utf8.dropLast(padding)
         } else if utf8.count == unpaddedLength {
-            body = utf8
+            body = utf8[...]
         } else {
             return nil
         }
-        guard let bytes = decodeBase64(body, byteCount: byteCount) else { return nil }
-        return hexString(bytes)
+        var valid = true
+        let hex = String(unsafeUninitializedCapacity: hexLength) { output in
+            valid = decodeBase64(body, byteCount: byteCount, asHexInto: output)
+            return valid ? hexLength : 0
+        }
+        return valid ? hex : nil
     }
 
     private static func lowercased(_ byte: UInt8) -> UInt8 {
         (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
     }
 
-    /// Decodes unpadded base64 that must yield exactly `byteCount` bytes.
-    /// Leftover low bits in the last character are ignored, as most decoders do.
-    private static func decodeBase64(_ body: Substring.UTF8View, byteCount: Int) -> [UInt8]? {
-        var output: [UInt8] = []
-        output.reserveCapacity(byteCount)
+    /// Decodes unpadded base64 that must yield exactly `byteCount` bytes, writing them as
+    /// lowercase hex into `output` (2 × `byteCount` bytes). Leftover low bits in the last
+    /// character are ignored, as most decoders do. False when a character is not base64.
+    private static func decodeBase64(_ body: Slice<UnsafeBufferPointer<UInt8>>, byteCount: Int, asHexInto output: UnsafeMutableBufferPointer<UInt8>) -> Bool {
         var accumulator: UInt32 = 0
         var bits = 0
+        var written = 0
         for byte in body {
-            guard let value = base64Value(byte) else { return nil }
+            guard let value = base64Value(byte) else { return false }
             accumulator = (accumulator << 6) | UInt32(value)
             bits += 6
             if bits >= 8 {
                 bits -= 8
-                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                guard written < byteCount else { return false }
+                let decoded = UInt8(truncatingIfNeeded: accumulator >> UInt32(bits))
+                output[2 * written] = hexDigits[Int(decoded >> 4)]
+                output[2 * written + 1] = hexDigits[Int(decoded & 0x0F)]
+                written += 1
                 accumulator &= (1 << UInt32(bits)) - 1
             }
         }
-        return output.count == byteCount ? output : nil
+        return written == byteCount
     }
 }
 
