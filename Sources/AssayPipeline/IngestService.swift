@@ -630,7 +630,8 @@ struct StoredOffsetsListener: ConsumerRebalanceListener {
             for tp in list {
                 result[tp] = stored[tp.partition].map { .exact($0) } ?? .beginning
             }
-            durable.record(Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
+            // What PostgreSQL holds now replaces whatever this replica knew of these partitions.
+            durable.assign(list, stored: Dictionary(uniqueKeysWithValues: stored.map { (TopicPartition(topic: topic, partition: $0.key), $0.value) }))
         }
         logger.info("starting offsets from PostgreSQL", metadata: ["offsets": "\(result.map { "\($0.key)@\($0.value)" }.sorted())"])
         return result
@@ -658,6 +659,15 @@ final class DurableOffsets: Sendable {
     func record(_ durable: [TopicPartition: Int64]) {
         offsets.withLock { offsets in
             for (partition, next) in durable { offsets[partition] = max(next, offsets[partition] ?? next) }
+        }
+    }
+
+    /// Takes PostgreSQL's offsets of newly assigned partitions as they are (nil: none stored).
+    /// Anything known of them before is stale: a write that finished after their revocation,
+    /// or an offset PostgreSQL has since set back.
+    func assign(_ partitions: [TopicPartition], stored: [TopicPartition: Int64]) {
+        offsets.withLock { offsets in
+            for partition in partitions { offsets[partition] = stored[partition] }
         }
     }
 

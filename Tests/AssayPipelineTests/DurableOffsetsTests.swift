@@ -25,6 +25,14 @@ struct DurableOffsetsTests {
         #expect(durable.take([p1]) == [p1: 10])
     }
 
+    @Test("an assignment replaces what was known of its partitions with PostgreSQL's offsets")
+    func assignmentReplaces() {
+        let durable = DurableOffsets()
+        durable.record([p0: 500, p1: 60, p2: 9])  // p0 and p1 stale: left over from before a revocation
+        durable.assign([p0, p1], stored: [p0: 300])  // PostgreSQL set p0 back; p1 has no stored offset
+        #expect(durable.take([p0, p1, p2]) == [p0: 300, p2: 9])
+    }
+
     @Test("a revocation with PostgreSQL unreachable still commits what is known to be durable")
     func revocationWithoutPostgres() throws {
         let closed = try ClosedLoopbackPort()
