@@ -525,17 +525,7 @@ private struct JSONParserCore {
     }
 
     private mutating func copyObject(into output: inout [UInt8]) throws(JSONParseError) {
-        try enterContainer()
-        position += 1  // '{'
-        output.append(ASCII.openBrace)
-        skipWhitespace()
-        guard position < end else { throw fail(.unexpectedEndOfInput) }
-        if buffer[position] == ASCII.closeBrace {
-            position += 1
-            depth -= 1
-            output.append(ASCII.closeBrace)
-            return
-        }
+        if try openCopiedContainer(ASCII.openBrace, closedBy: ASCII.closeBrace, into: &output) { return }
         while true {
             guard position < end else { throw fail(.unexpectedEndOfInput) }
             guard buffer[position] == ASCII.quote else { throw fail(.expectedKey) }
@@ -555,9 +545,7 @@ private struct JSONParserCore {
                 output.append(ASCII.comma)
                 skipWhitespace()
             case ASCII.closeBrace:
-                position += 1
-                depth -= 1
-                output.append(ASCII.closeBrace)
+                closeCopiedContainer(ASCII.closeBrace, into: &output)
                 return
             default:
                 throw fail(.expectedCommaOrEndOfObject)
@@ -566,17 +554,7 @@ private struct JSONParserCore {
     }
 
     private mutating func copyArray(into output: inout [UInt8]) throws(JSONParseError) {
-        try enterContainer()
-        position += 1  // '['
-        output.append(ASCII.openBracket)
-        skipWhitespace()
-        guard position < end else { throw fail(.unexpectedEndOfInput) }
-        if buffer[position] == ASCII.closeBracket {
-            position += 1
-            depth -= 1
-            output.append(ASCII.closeBracket)
-            return
-        }
+        if try openCopiedContainer(ASCII.openBracket, closedBy: ASCII.closeBracket, into: &output) { return }
         while true {
             skipWhitespace()
             try copyValue(into: &output)
@@ -587,14 +565,32 @@ private struct JSONParserCore {
                 position += 1
                 output.append(ASCII.comma)
             case ASCII.closeBracket:
-                position += 1
-                depth -= 1
-                output.append(ASCII.closeBracket)
+                closeCopiedContainer(ASCII.closeBracket, into: &output)
                 return
             default:
                 throw fail(.expectedCommaOrEndOfArray)
             }
         }
+    }
+
+    /// Enters the container whose opening byte is at `position` and copies that byte; true
+    /// when the container is empty (then its closing byte is copied and the container left).
+    private mutating func openCopiedContainer(_ open: UInt8, closedBy close: UInt8, into output: inout [UInt8]) throws(JSONParseError) -> Bool {
+        try enterContainer()
+        position += 1
+        output.append(open)
+        skipWhitespace()
+        guard position < end else { throw fail(.unexpectedEndOfInput) }
+        guard buffer[position] == close else { return false }
+        closeCopiedContainer(close, into: &output)
+        return true
+    }
+
+    /// Steps over the closing byte at `position`, copies it and leaves the container.
+    private mutating func closeCopiedContainer(_ close: UInt8, into output: inout [UInt8]) {
+        position += 1
+        depth -= 1
+        output.append(close)
     }
 
     /// Copies the string at `position`. Without escapes its bytes are exactly what the writer
