@@ -588,7 +588,7 @@ public final class IngestService: Service, Sendable {
                 "kafka.partition": "\(tp)", "stored": "\(stored)", "kafka.low": "\(low)", "kafka.high": "\(high)", "reason": "\(reason)",
             ])
             try await pool.withConnection { [store] connection in try store.resetOffset(key, to: low, on: connection) }
-            durableOffsets.reset(tp, to: low)
+            durableOffsets.assign([tp], stored: [tp: low])
             try await consumer.restart(tp, at: .exact(low))
         } else {
             logger.info("partition restarted at its stored offset", metadata: ["kafka.partition": "\(tp)", "offset": "\(stored)", "reason": "\(reason)"])
@@ -662,18 +662,14 @@ final class DurableOffsets: Sendable {
         }
     }
 
-    /// Takes PostgreSQL's offsets of newly assigned partitions as they are (nil: none stored).
-    /// Anything known of them before is stale: a write that finished after their revocation,
-    /// or an offset PostgreSQL has since set back.
+    /// Takes PostgreSQL's offsets of these partitions as they are (absent: none stored), on
+    /// assignment or when PostgreSQL's offset was set back (the topic was recreated). Anything
+    /// known of them before is stale: a write that finished after their revocation, or an
+    /// offset PostgreSQL has since set back.
     func assign(_ partitions: [TopicPartition], stored: [TopicPartition: Int64]) {
         offsets.withLock { offsets in
             for partition in partitions { offsets[partition] = stored[partition] }
         }
-    }
-
-    /// Notes that PostgreSQL's offset was set back (the topic was recreated).
-    func reset(_ partition: TopicPartition, to next: Int64) {
-        offsets.withLock { $0[partition] = next }
     }
 
     /// The known offsets of `partitions`, forgotten here (they are being revoked).

@@ -219,11 +219,12 @@ public struct IngestStore: Sendable {
             var result = IngestWriteResult()
             let stored = try lockOffsets(batch.ranges, on: connection)
 
+            func isNew(_ source: SourcePosition) -> Bool { source.offset >= stored[source.partition, default: Int64.min] }
             // Usually nothing is durable yet: then the batch's own array, not a copy of each trace.
-            let allNew = batch.traces.indices.allSatisfy { batch.traces[$0].source.offset >= stored[batch.traces[$0].source.partition, default: Int64.min] }
-            let traces = allNew ? batch.traces : batch.traces.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
-            let fragments = batch.fragments.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
-            let deadLetters = batch.deadLetters.filter { $0.source.offset >= stored[$0.source.partition, default: Int64.min] }
+            let allNew = batch.traces.indices.allSatisfy { isNew(batch.traces[$0].source) }
+            let traces = allNew ? batch.traces : batch.traces.filter { isNew($0.source) }
+            let fragments = batch.fragments.filter { isNew($0.source) }
+            let deadLetters = batch.deadLetters.filter { isNew($0.source) }
             result.alreadyDurable = (batch.traces.count - traces.count) + (batch.deadLetters.count - deadLetters.count)
                 + Set(batch.fragments.map(\.source)).subtracting(fragments.map(\.source)).count
 

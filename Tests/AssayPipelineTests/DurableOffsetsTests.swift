@@ -21,7 +21,7 @@ struct DurableOffsetsTests {
         durable.record([p0: 80, p1: 70])  // a write that finished late cannot move p0 back
         #expect(durable.take([p0, p2]) == [p0: 100])
         #expect(durable.take([p0]) == [:])
-        durable.reset(p1, to: 10)  // the topic was recreated
+        durable.assign([p1], stored: [p1: 10])  // the topic was recreated
         #expect(durable.take([p1]) == [p1: 10])
     }
 
