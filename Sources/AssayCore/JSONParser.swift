@@ -344,6 +344,8 @@ private struct JSONParserCore {
         position += 1  // opening quote
         let start = position
         while position < end {
+            position = JSONStringScan.skipPlainASCII(buffer, from: position, end: end)
+            guard position < end else { break }
             let byte = buffer[position]
             if byte == ASCII.quote {
                 let string = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
@@ -369,6 +371,8 @@ private struct JSONParserCore {
         scratch.removeAll(keepingCapacity: true)
         var runStart = start
         while position < end {
+            position = JSONStringScan.skipPlainASCII(buffer, from: position, end: end)
+            guard position < end else { break }
             let byte = buffer[position]
             if byte == ASCII.quote {
                 scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<position]))
@@ -600,6 +604,8 @@ private struct JSONParserCore {
         position += 1  // opening quote
         let start = position
         while position < end {
+            position = JSONStringScan.skipPlainASCII(buffer, from: position, end: end)
+            guard position < end else { break }
             let byte = buffer[position]
             if byte == ASCII.quote {
                 output.append(ASCII.quote)

@@ -136,6 +136,8 @@ enum JSONWriter {
         var index = 0
         let count = utf8.count
         while index < count {
+            index = JSONStringScan.skipUnescaped(utf8, from: index, end: count)
+            guard index < count else { break }
             let byte = utf8[index]
             if byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
                 index += 1
