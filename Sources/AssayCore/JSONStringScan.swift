@@ -35,16 +35,7 @@ enum JSONStringScan {
     /// multi-byte UTF-8.
     @inline(__always)
     static func skipPlainASCII(_ buffer: UnsafeBufferPointer<UInt8>, from index: Int, end: Int) -> Int {
-        guard let base = buffer.baseAddress else { return index }
-        let raw = UnsafeRawPointer(base)
-        var position = index
-        while position &+ 8 <= end {
-            let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            let attention = (word & highBits) | quoteBackslashOrControlBytes(word)
-            if attention != 0 { return position &+ attention.trailingZeroBitCount / 8 }
-            position &+= 8
-        }
-        return position
+        skip(buffer, from: index, end: end, alsoStoppingAt: highBits)
     }
 
     /// Like ``skipPlainASCII(_:from:end:)``, but bytes of 0x80 and above count as plain: for a
@@ -52,12 +43,19 @@ enum JSONStringScan {
     /// escaped.
     @inline(__always)
     static func skipUnescaped(_ buffer: UnsafeBufferPointer<UInt8>, from index: Int, end: Int) -> Int {
+        skip(buffer, from: index, end: end, alsoStoppingAt: 0)
+    }
+
+    /// The scan of both: stops at `"`, `\`, control characters, and at bytes with any bit of
+    /// `extraBits` (repeated in every byte) set.
+    @inline(__always)
+    private static func skip(_ buffer: UnsafeBufferPointer<UInt8>, from index: Int, end: Int, alsoStoppingAt extraBits: UInt64) -> Int {
         guard let base = buffer.baseAddress else { return index }
         let raw = UnsafeRawPointer(base)
         var position = index
         while position &+ 8 <= end {
             let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            let attention = quoteBackslashOrControlBytes(word)
+            let attention = (word & extraBits) | quoteBackslashOrControlBytes(word)
             if attention != 0 { return position &+ attention.trailingZeroBitCount / 8 }
             position &+= 8
         }
