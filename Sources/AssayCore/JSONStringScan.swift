@@ -3,8 +3,9 @@
 /// Reading and writing JSON strings spends most of its time looking at bytes that are simply
 /// copied: printable ASCII other than `"` and `\`. These helpers step over whole 8-byte words
 /// of such bytes with a few integer operations per word (the "has a zero byte" and "has a byte
-/// less than n" bit tricks) and return the index of the first byte that is anything else. They
-/// never decide anything about that byte: the caller's byte-by-byte loop does, so what counts
+/// less than n" bit tricks) and return the index of the first byte that is anything else, or
+/// of the last few bytes (fewer than eight) when none is found before them. They never decide
+/// anything about the bytes they stop at: the caller's byte-by-byte loop does, so what counts
 /// as valid, escaped or an error is still decided in one place.
 enum JSONStringScan {
     private static let ones: UInt64 = 0x0101_0101_0101_0101
