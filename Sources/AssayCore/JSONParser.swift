@@ -343,26 +343,10 @@ private struct JSONParserCore {
     private mutating func parseString() throws(JSONParseError) -> String {
         position += 1  // opening quote
         let start = position
-        while position < end {
-            position = JSONStringScan.skipPlainASCII(buffer, from: position, end: end)
-            guard position < end else { break }
-            let byte = buffer[position]
-            if byte == ASCII.quote {
-                let string = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
-                position += 1
-                return string
-            }
-            if byte == ASCII.backslash {
-                return try parseEscapedString(from: start)
-            }
-            if byte < 0x20 { throw fail(.controlCharacterInString) }
-            if byte < 0x80 {
-                position += 1
-            } else {
-                try skipMultibyteScalar()
-            }
-        }
-        throw fail(.unterminatedString, at: start - 1)
+        guard try skipUnescapedRun(ofStringAt: start) else { return try parseEscapedString(from: start) }
+        let string = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
+        position += 1
+        return string
     }
 
     /// Decodes the rest of a string with escapes into `scratch`; returns it as a `String`
@@ -370,21 +354,31 @@ private struct JSONParserCore {
     private mutating func parseEscapedString(from start: Int, makeString: Bool = true) throws(JSONParseError) -> String {
         scratch.removeAll(keepingCapacity: true)
         var runStart = start
+        while true {
+            let closed = try skipUnescapedRun(ofStringAt: start)
+            scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<position]))
+            if closed {
+                position += 1
+                return makeString ? String(decoding: scratch, as: UTF8.self) : ""
+            }
+            try decodeEscape()
+            runStart = position
+        }
+    }
+
+    /// Steps over string bytes that stand for themselves (checking their UTF-8, refusing
+    /// control characters) up to the closing quote, true, or a backslash, false, and stops on
+    /// it. The string, the escaped one and the copied one share it: one place decides what a
+    /// string may hold. `start` is where the string's content begins (for the error when it
+    /// never ends).
+    @inline(__always)
+    private mutating func skipUnescapedRun(ofStringAt start: Int) throws(JSONParseError) -> Bool {
         while position < end {
             position = JSONStringScan.skipPlainASCII(buffer, from: position, end: end)
             guard position < end else { break }
             let byte = buffer[position]
-            if byte == ASCII.quote {
-                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<position]))
-                position += 1
-                return makeString ? String(decoding: scratch, as: UTF8.self) : ""
-            }
-            if byte == ASCII.backslash {
-                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[runStart..<position]))
-                try decodeEscape()
-                runStart = position
-                continue
-            }
+            if byte == ASCII.quote { return true }
+            if byte == ASCII.backslash { return false }
             if byte < 0x20 { throw fail(.controlCharacterInString) }
             if byte < 0x80 {
                 position += 1
@@ -603,30 +597,15 @@ private struct JSONParserCore {
     private mutating func copyString(into output: inout [UInt8]) throws(JSONParseError) {
         position += 1  // opening quote
         let start = position
-        while position < end {
-            position = JSONStringScan.skipPlainASCII(buffer, from: position, end: end)
-            guard position < end else { break }
-            let byte = buffer[position]
-            if byte == ASCII.quote {
-                output.append(ASCII.quote)
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<position]))
-                output.append(ASCII.quote)
-                position += 1
-                return
-            }
-            if byte == ASCII.backslash {
-                _ = try parseEscapedString(from: start, makeString: false)
-                scratch.withUnsafeBufferPointer { JSONWriter.writeString(utf8: $0, into: &output) }
-                return
-            }
-            if byte < 0x20 { throw fail(.controlCharacterInString) }
-            if byte < 0x80 {
-                position += 1
-            } else {
-                try skipMultibyteScalar()
-            }
+        guard try skipUnescapedRun(ofStringAt: start) else {
+            _ = try parseEscapedString(from: start, makeString: false)
+            scratch.withUnsafeBufferPointer { JSONWriter.writeString(utf8: $0, into: &output) }
+            return
         }
-        throw fail(.unterminatedString, at: start - 1)
+        output.append(ASCII.quote)
+        output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<position]))
+        output.append(ASCII.quote)
+        position += 1
     }
 
     /// Validates one multi-byte UTF-8 scalar at `position` (Unicode Table 3-7) and steps over it.
