@@ -545,29 +545,13 @@ struct MLflowTraceDecoder {
         result.other.reserveCapacity(object.count)
         for (key, raw) in object.entries {
             switch key {
-            case "mlflow.spanInputs":
-                if compactPayloads {
-                    result.compactInputs = compactAttributeValue(raw)
-                } else {
-                    result.inputs = decodeAttributeValue(raw)
-                }
-                continue
-            case "mlflow.spanOutputs":
-                if compactPayloads {
-                    result.compactOutputs = compactAttributeValue(raw)
-                } else {
-                    result.outputs = decodeAttributeValue(raw)
-                }
-                continue
+            case "mlflow.spanInputs" where compactPayloads: result.compactInputs = compactAttributeValue(raw)
+            case "mlflow.spanInputs": result.inputs = decodeAttributeValue(raw)
+            case "mlflow.spanOutputs" where compactPayloads: result.compactOutputs = compactAttributeValue(raw)
+            case "mlflow.spanOutputs": result.outputs = decodeAttributeValue(raw)
             default:
-                break
-            }
-            let value = decodeAttributeValue(raw)
-            switch key {
-            case "mlflow.spanType":
-                result.spanType = value.stringValue
-                result.other[key] = value
-            default:
+                let value = decodeAttributeValue(raw)
+                if key == "mlflow.spanType" { result.spanType = value.stringValue }
                 result.other[key] = value
             }
         }
