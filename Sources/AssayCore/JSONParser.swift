@@ -97,19 +97,29 @@ public struct JSONParser: Sendable {
     /// For JSON that is only passed on (a span's inputs and outputs on their way to a `jsonb`
     /// column), this skips the tree that parsing would build and the writer would walk.
     public func compactUTF8(_ text: String) throws(JSONParseError) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count)
+        try appendCompactUTF8(text, to: &output)
+        return output
+    }
+
+    /// Appends ``compactUTF8(_:)`` of `text` to `output`. When it throws, `output` is as it was.
+    public func appendCompactUTF8(_ text: String, to output: inout [UInt8]) throws(JSONParseError) {
         var text = text
-        let result: Result<[UInt8], JSONParseError> = text.withUTF8 { buffer in
+        let start = output.count
+        let failure: JSONParseError? = text.withUTF8 { buffer in
             var core = JSONParserCore(buffer: buffer, maxDepth: maxDepth, loneSurrogates: loneSurrogates)
-            var output: [UInt8] = []
-            output.reserveCapacity(buffer.count)
             do throws(JSONParseError) {
                 try core.copyDocument(into: &output)
-                return .success(output)
+                return nil
             } catch {
-                return .failure(error)
+                return error
             }
         }
-        return try result.get()
+        if let failure {
+            output.removeSubrange(start...)
+            throw failure
+        }
     }
 
     private func parseResult(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONParseError> {

@@ -46,6 +46,23 @@ extension JSONValue {
     }
 }
 
+extension Dictionary where Key == String, Value == JSONValue {
+    /// Appends this map as a compact JSON object, as ``JSONValue/appendSerialized(to:)`` would
+    /// write it, in the dictionary's own order: for `jsonb`, which orders keys itself, without
+    /// the sorted copy of the entries that a stable text would need.
+    public func appendSerializedJSONObject(to output: inout [UInt8]) {
+        JSONWriter.writeObject(self, into: &output) { JSONWriter.write($0, into: &$1) }
+    }
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// Appends this map as a compact JSON object of strings, in the dictionary's own order (see
+    /// the `[String: JSONValue]` overload).
+    public func appendSerializedJSONObject(to output: inout [UInt8]) {
+        JSONWriter.writeObject(self, into: &output) { JSONWriter.writeString($0, into: &$1) }
+    }
+}
+
 extension String {
     /// This string with every U+0000 replaced by U+FFFD, because PostgreSQL `text` (and `jsonb`)
     /// cannot hold NUL. Returns `self` unchanged (no copy) in the usual case of no NUL.
@@ -116,6 +133,21 @@ enum JSONWriter {
             }
             output.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// `{`, each entry's key and `:` and then whatever `writeValue` writes for its value, with
+    /// commas between, and `}`.
+    static func writeObject<Value>(_ entries: [String: Value], into output: inout [UInt8], writeValue: (Value, inout [UInt8]) -> Void) {
+        output.append(UInt8(ascii: "{"))
+        var first = true
+        for (key, value) in entries {
+            if !first { output.append(UInt8(ascii: ",")) }
+            first = false
+            writeString(key, into: &output)
+            output.append(UInt8(ascii: ":"))
+            writeValue(value, &output)
+        }
+        output.append(UInt8(ascii: "}"))
     }
 
     /// Writes a quoted, escaped string. Runs of bytes that need no escaping are copied in bulk.

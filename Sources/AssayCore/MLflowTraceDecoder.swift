@@ -526,34 +526,59 @@ struct MLflowTraceDecoder {
         var compactInputs: CompactJSON?
         var compactOutputs: CompactJSON?
         var other: [String: JSONValue] = [:]
+        /// With ``MLflowTraceDecoder/compactPayloads``: the other attributes as one compact
+        /// JSON object (`other` stays empty).
+        var compactOther: CompactJSON?
     }
 
-    /// A span built from `attributes`' inputs and outputs, in the form ``compactPayloads`` asks for.
+    /// A span built from `attributes`' inputs, outputs and other attributes, in the form
+    /// ``compactPayloads`` asks for.
     private func payloadsShaped(_ span: Span, with attributes: DecodedAttributes) -> Span {
         guard compactPayloads else { return span }
         var span = span
         span.setCompact(inputs: attributes.compactInputs, outputs: attributes.compactOutputs)
+        if let other = attributes.compactOther { span.setCompact(attributes: other) }
         return span
     }
 
     /// Span attributes. MLflow writes each value as a JSON-encoded string; it is stored decoded
     /// when it parses and as the raw string otherwise. `mlflow.spanInputs`/`mlflow.spanOutputs`
     /// move to the span's inputs/outputs; `mlflow.spanType` is copied to `spanType` and kept.
+    ///
+    /// With ``compactPayloads`` every value is copied compact, the others into one object in
+    /// their order (a repeated key stays repeated: `jsonb` and ``Span/attributes`` keep its
+    /// last value, as the map does without).
     private func decodeAttributes(_ span: JSONObject) throws(ShapeError) -> DecodedAttributes {
         var result = DecodedAttributes()
         guard let object = try span.optionalObject("attributes") else { return result }
-        result.other.reserveCapacity(object.count)
+        var compactOther: [UInt8] = []
+        if compactPayloads {
+            compactOther.reserveCapacity(128)
+            compactOther.append(UInt8(ascii: "{"))
+        } else {
+            result.other.reserveCapacity(object.count)
+        }
         for (key, raw) in object.entries {
             switch key {
             case "mlflow.spanInputs" where compactPayloads: result.compactInputs = compactAttributeValue(raw)
             case "mlflow.spanInputs": result.inputs = decodeAttributeValue(raw)
             case "mlflow.spanOutputs" where compactPayloads: result.compactOutputs = compactAttributeValue(raw)
             case "mlflow.spanOutputs": result.outputs = decodeAttributeValue(raw)
+            case _ where compactPayloads:
+                if key == "mlflow.spanType" { result.spanType = decodeAttributeValue(raw).stringValue }
+                if compactOther.count > 1 { compactOther.append(UInt8(ascii: ",")) }
+                JSONValue.string(key).appendSerialized(to: &compactOther)
+                compactOther.append(UInt8(ascii: ":"))
+                appendCompactAttributeValue(raw, to: &compactOther)
             default:
                 let value = decodeAttributeValue(raw)
                 if key == "mlflow.spanType" { result.spanType = value.stringValue }
                 result.other[key] = value
             }
+        }
+        if compactPayloads {
+            compactOther.append(UInt8(ascii: "}"))
+            result.compactOther = CompactJSON(compacted: compactOther)
         }
         return result
     }
@@ -561,10 +586,18 @@ struct MLflowTraceDecoder {
     /// ``decodeAttributeValue(_:)`` as its compact serialization. The copier accepts exactly
     /// what the parser does, so a string that is not JSON stays a string here too.
     private func compactAttributeValue(_ raw: JSONValue) -> CompactJSON {
-        if case .string(let text) = raw, let compact = try? attributeParser.compact(text) {
-            return compact
+        var output: [UInt8] = []
+        if case .string(let text) = raw { output.reserveCapacity(text.utf8.count) }
+        appendCompactAttributeValue(raw, to: &output)
+        return CompactJSON(compacted: output)
+    }
+
+    /// Appends ``compactAttributeValue(_:)``'s bytes to `output`.
+    private func appendCompactAttributeValue(_ raw: JSONValue, to output: inout [UInt8]) {
+        if case .string(let text) = raw, (try? attributeParser.appendCompactUTF8(text, to: &output)) != nil {
+            return
         }
-        return CompactJSON(compacted: raw.serializedUTF8())
+        raw.appendSerialized(to: &output)
     }
 
     private func decodeAttributeValue(_ raw: JSONValue) -> JSONValue {

@@ -115,7 +115,17 @@ public struct Span: Sendable, Equatable {
     private var outputValue: JSONValue?
     /// Every other attribute. MLflow attribute values are JSON-encoded strings; they are
     /// stored decoded when they parse as JSON and as a plain string otherwise.
-    public var attributes: [String: JSONValue]
+    ///
+    /// A decoder may hold them as ``compactAttributes`` instead (ingest does); reading this
+    /// then builds the map each time (a key that repeats keeps its last value, as `jsonb` does).
+    public var attributes: [String: JSONValue] {
+        get { compactAttributes.map(Self.attributeMap) ?? attributeValues }
+        set { attributeValues = newValue; compactAttributes = nil }
+    }
+    /// ``attributes`` as the compact serialization of one JSON object, when the decoder kept
+    /// them that way.
+    public private(set) var compactAttributes: CompactJSON?
+    private var attributeValues: [String: JSONValue]
     public var events: [SpanEvent]
 
     public init(
@@ -140,7 +150,7 @@ public struct Span: Sendable, Equatable {
         self.status = status
         self.inputValue = inputs
         self.outputValue = outputs
-        self.attributes = attributes
+        self.attributeValues = attributes
         self.events = events
     }
 
@@ -152,13 +162,31 @@ public struct Span: Sendable, Equatable {
         compactOutputs = outputs
     }
 
+    /// Holds the attributes as the compact serialization of a JSON object (anything else
+    /// reads as no attributes).
+    public mutating func setCompact(attributes: CompactJSON) {
+        attributeValues = [:]
+        compactAttributes = attributes
+    }
+
+    private static func attributeMap(_ compact: CompactJSON) -> [String: JSONValue] {
+        guard case .object(let object) = compact.value else { return [:] }
+        return Dictionary(object.entries.lazy.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+
     public static func == (lhs: Span, rhs: Span) -> Bool {
         lhs.spanID == rhs.spanID && lhs.parentSpanID == rhs.parentSpanID && lhs.name == rhs.name
             && lhs.spanType == rhs.spanType && lhs.startTimeNanos == rhs.startTimeNanos
             && lhs.endTimeNanos == rhs.endTimeNanos && lhs.status == rhs.status
             && Self.sameValue(lhs.inputValue, lhs.compactInputs, rhs.inputValue, rhs.compactInputs)
             && Self.sameValue(lhs.outputValue, lhs.compactOutputs, rhs.outputValue, rhs.compactOutputs)
-            && lhs.attributes == rhs.attributes && lhs.events == rhs.events
+            && sameAttributes(lhs, rhs) && lhs.events == rhs.events
+    }
+
+    /// Equal bytes are equal attributes; otherwise the maps are compared.
+    private static func sameAttributes(_ lhs: Span, _ rhs: Span) -> Bool {
+        if let left = lhs.compactAttributes, let right = rhs.compactAttributes, left == right { return true }
+        return lhs.attributes == rhs.attributes
     }
 
     private static func sameValue(_ lhsValue: JSONValue?, _ lhsCompact: CompactJSON?, _ rhsValue: JSONValue?, _ rhsCompact: CompactJSON?) -> Bool {

@@ -67,8 +67,9 @@ public enum TraceRowEncoder {
         appendText(trace.clientRequestID, to: &buffer)
         appendText(trace.requestPreview, to: &buffer)
         appendText(trace.responsePreview, to: &buffer)
-        appendJSONB(stringMapObject(trace.tags), to: &buffer)
-        appendJSONB(stringMapObject(trace.metadata), to: &buffer)
+        // Unsorted: jsonb orders keys itself.
+        CopyBinaryEncoder.appendJSONB(to: &buffer) { trace.tags.appendSerializedJSONObject(to: &$0) }
+        CopyBinaryEncoder.appendJSONB(to: &buffer) { trace.metadata.appendSerializedJSONObject(to: &$0) }
         // Decode limits keep span counts and deliveries far below Int32.max.
         Binary.appendInt32(Int32(clamping: trace.spans.count), to: &buffer)
         appendText(trace.rootSpanIndex.map { trace.spans[$0].spanID }, to: &buffer)
@@ -97,7 +98,11 @@ public enum TraceRowEncoder {
         appendText(span.status.message, to: &buffer)
         appendJSONB(span.compactInputs, or: span.inputs, to: &buffer)
         appendJSONB(span.compactOutputs, or: span.outputs, to: &buffer)
-        appendJSONB(.object(sortedObject(span.attributes)), to: &buffer)
+        if let compact = span.compactAttributes {
+            CopyBinaryEncoder.appendJSONB(to: &buffer) { $0.append(contentsOf: compact.utf8) }
+        } else {
+            CopyBinaryEncoder.appendJSONB(to: &buffer) { span.attributes.appendSerializedJSONObject(to: &$0) }
+        }
         appendJSONB(eventsArray(span.events), to: &buffer)
     }
 
@@ -139,7 +144,7 @@ public enum TraceRowEncoder {
             span.status.message.sanitizedForPostgres,
             jsonText(span.compactInputs, or: span.inputs),
             jsonText(span.compactOutputs, or: span.outputs),
-            objectJSON(span.attributes),
+            span.compactAttributes.map { String(decoding: $0.utf8, as: UTF8.self) } ?? objectJSON(span.attributes),
             eventsArray(span.events).serialized(),
         ]
     }

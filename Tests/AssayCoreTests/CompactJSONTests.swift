@@ -84,6 +84,16 @@ struct CompactJSONTests {
         #expect(valid == 3000)
     }
 
+    @Test func appendingKeepsWhatWasThereAndUndoesAFailure() throws {
+        var output = Array("[".utf8)
+        try JSONParser().appendCompactUTF8(#" { "a" : [ 1 , 2.50 ] } "#, to: &output)
+        #expect(output == Array(#"[{"a":[1,2.50]}"#.utf8))
+        for broken in [#"{"a": [1, 2"#, "", "nul", #"{"a": 1} x"#, #""\x""#] {
+            #expect(throws: JSONParseError.self) { try JSONParser().appendCompactUTF8(broken, to: &output) }
+            #expect(output == Array(#"[{"a":[1,2.50]}"#.utf8), "after \(broken)")
+        }
+    }
+
     @Test func valueReadsBackWhatWasCompacted() throws {
         let text = #"{"q": "PTO?", "k": [1.50, "\u00e9", {"x": null}]}"#
         let compact = try JSONParser().compact(text)
@@ -188,7 +198,10 @@ struct CompactSpanPayloadTests {
                 #expect(compactSpan.compactInputs?.utf8 == plainSpan.inputs?.serializedUTF8())
                 #expect(compactSpan.compactOutputs?.utf8 == plainSpan.outputs?.serializedUTF8())
                 #expect(compactSpan.inputs == plainSpan.inputs)
-                #expect(plainSpan.compactInputs == nil && plainSpan.compactOutputs == nil)
+                #expect(plainSpan.compactInputs == nil && plainSpan.compactOutputs == nil && plainSpan.compactAttributes == nil)
+                #expect(compactSpan.compactAttributes != nil)
+                #expect(compactSpan.attributes == plainSpan.attributes)
+                #expect(compactSpan.spanType == plainSpan.spanType)
                 if compactSpan.compactInputs != nil || compactSpan.compactOutputs != nil { compactSpans += 1 }
             }
         }
@@ -205,6 +218,43 @@ struct CompactSpanPayloadTests {
         #expect(span.compactInputs.map { String(decoding: $0.utf8, as: UTF8.self) } == #""not json {""#)
         #expect(span.inputs == .string("not json {"))
         #expect(span.compactOutputs.map { String(decoding: $0.utf8, as: UTF8.self) } == "[1,2]")
+    }
+
+    /// The other attributes, copied compact into one object in the payload's order: each value
+    /// decoded as JSON when it is, kept as it came otherwise; a repeated key keeps its last
+    /// value when read, as `jsonb` does.
+    @Test func attributesHeldCompactReadAsTheParsedMap() throws {
+        let payload = Array(#"""
+        {"info": {"trace_id": "tr-5d1c0a8e2b7f4c3a9e6d1b0f2a3c4e5d", "request_time": "2026-02-03T14:00:53Z", "state": "OK"},
+         "data": {"spans": [{"span_id": "1234567890123456", "name": "root", "start_time_unix_nano": 1,
+           "attributes": {"mlflow.spanType": "\"LLM\"", "b": "{ \"x\" : [1, 2.50] }", "a": "not json {", "n": 7,
+                          "mlflow.spanInputs": "\"q\"", "b": "\"last\"", "mlflow.spanType": "\"CHAT_MODEL\"", "nul\u0000key": "null"}}]}}
+        """#.utf8)
+        let compact = try #require(try MessageDecoding.decode(payload: payload, compactPayloads: true).get().spans.first)
+        let plain = try #require(try MessageDecoding.decode(payload: payload).get().spans.first)
+        #expect(compact.compactAttributes.map { String(decoding: $0.utf8, as: UTF8.self) }
+                == #"{"mlflow.spanType":"LLM","b":{"x":[1,2.50]},"a":"not json {","n":7,"b":"last","mlflow.spanType":"CHAT_MODEL","nul\#u{FFFD}key":null}"#)
+        #expect(compact.attributes == ["mlflow.spanType": .string("CHAT_MODEL"), "b": .string("last"), "a": .string("not json {"),
+                                       "n": .number("7"), "nul\u{FFFD}key": .null])
+        #expect(plain.attributes["nul\u{0}key"] == .null)
+        #expect(compact.spanType == "CHAT_MODEL" && plain.spanType == "CHAT_MODEL")
+        #expect(compact.inputs == .string("q"))
+        var withoutNUL = plain
+        withoutNUL.attributes["nul\u{FFFD}key"] = withoutNUL.attributes.removeValue(forKey: "nul\u{0}key")
+        #expect(compact == withoutNUL)
+    }
+
+    @Test func settingAttributesReplacesTheCompactForm() throws {
+        let payload = try Fixtures.bytes("mlflow3-hex-ids.json")
+        var span = try #require(try MessageDecoding.decode(payload: payload, compactPayloads: true).get().spans.first)
+        #expect(span.compactAttributes != nil)
+        let before = span.attributes
+        span.attributes["added"] = .bool(true)
+        #expect(span.compactAttributes == nil)
+        #expect(span.attributes.count == before.count + 1 && span.attributes["added"] == .bool(true))
+        var other = span
+        other.attributes = before
+        #expect(other != span)
     }
 
     @Test func settingAValueReplacesTheCompactForm() throws {

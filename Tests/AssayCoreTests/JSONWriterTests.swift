@@ -32,6 +32,37 @@ struct JSONWriterTests {
         #expect(value.sanitizedForPostgres == ["ke\u{FFFD}y": "a\u{FFFD}b", "list": ["\u{FFFD}"]])
     }
 
+    /// Maps written straight (for `jsonb`) read back as the same map, sanitized, whatever the
+    /// dictionary's order.
+    @Test func mapsWrittenAsObjectsReadBackAsTheSameMap() throws {
+        let values: [String: JSONValue] = ["b": ["x": [1, "y"]], "a": "q\"\n", "ke\u{0}y": "a\u{0}b", "n": .null, "long key, past fifteen bytes": .number("2.5")]
+        var output: [UInt8] = Array("pre".utf8)
+        values.appendSerializedJSONObject(to: &output)
+        #expect(output.starts(with: Array("pre{".utf8)) && output.last == UInt8(ascii: "}"))
+        #expect(!output.contains(0))
+        guard case .object(let object) = try JSONParser().parse(Array(output.dropFirst(3))) else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(object.count == values.count)
+        #expect(Dictionary(object.entries.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+                == Dictionary(values.map { ($0.key.sanitizedForPostgres, $0.value.sanitizedForPostgres) }, uniquingKeysWith: { $1 }))
+
+        let strings: [String: String] = ["user": "ana", "ke\u{0}y": "a\u{0}b\\", "": ""]
+        var stringOutput: [UInt8] = []
+        strings.appendSerializedJSONObject(to: &stringOutput)
+        guard case .object(let stringObject) = try JSONParser().parse(stringOutput) else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(Dictionary(stringObject.entries.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+                == ["user": "ana", "ke\u{FFFD}y": "a\u{FFFD}b\\", "": ""])
+
+        var empty: [UInt8] = []
+        [String: String]().appendSerializedJSONObject(to: &empty)
+        #expect(empty == Array("{}".utf8))
+    }
+
     @Test func sanitizesPlainText() {
         #expect("plain text".sanitizedForPostgres == "plain text")
         #expect("a\u{0}b\u{0}".sanitizedForPostgres == "a\u{FFFD}b\u{FFFD}")

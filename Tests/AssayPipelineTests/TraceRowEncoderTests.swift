@@ -92,6 +92,40 @@ struct TraceRowEncoderTests {
         }
     }
 
+    /// A `jsonb` field's text as `jsonb` keeps it: object keys sorted, a repeated key only with
+    /// its last value (the binary rows write maps in their own order; the text rows sort them).
+    /// Text that is not JSON stays as it is, so it still fails the comparison.
+    static func asJSONB(_ text: String?) -> String? {
+        // An escaped NUL would be rewritten below; jsonb refuses it, so it must fail as it is.
+        guard let text, !text.contains(#"\u0000"#), let value = try? JSONParser().parse(text) else { return text }
+        func canonical(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .array(let elements): return .array(elements.map(canonical))
+            case .object(let object):
+                let lastValues = Dictionary(object.entries.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+                return .object(JSONObject(lastValues.sorted { $0.key < $1.key }.map { (key: $0.key, value: canonical($0.value)) }))
+            default: return value
+            }
+        }
+        return canonical(value).serialized()
+    }
+
+    /// A row's fields with each `jsonb` field as ``asJSONB(_:)`` gives it.
+    static func comparable(_ row: [String?], _ types: [Column]) -> [String?] {
+        zip(row, types).map { field, type in type == .jsonb ? asJSONB(field) : field }
+    }
+
+    @Test("jsonb fields compare as jsonb stores them, and only so")
+    func jsonbComparison() {
+        #expect(Self.asJSONB(#"{"b":1,"a":{"d":2,"c":3}}"#) == Self.asJSONB(#"{"a":{"c":3,"d":2},"b":1}"#))
+        #expect(Self.asJSONB(#"{"a":1,"a":2}"#) == Self.asJSONB(#"{"a":2}"#))
+        #expect(Self.asJSONB(#"{"a":2,"a":1}"#) != Self.asJSONB(#"{"a":2}"#))
+        #expect(Self.asJSONB(#"[2,1]"#) != Self.asJSONB(#"[1,2]"#))
+        #expect(Self.asJSONB(#"{"a":"x"}"#) != Self.asJSONB(#"{"a":"y"}"#))
+        #expect(Self.asJSONB("not json") == "not json")
+        #expect(Self.asJSONB(#"{"a":"\u0000"}"#) == #"{"a":"\u0000"}"#)
+    }
+
     struct TupleError: Error, CustomStringConvertible {
         var description: String
         init(_ description: String) { self.description = description }
@@ -106,11 +140,12 @@ struct TraceRowEncoderTests {
             rows.appendTrace(trace, source: source, deliveries: index % 3 + 1)
             var traceReader = TupleReader(bytes: rows.traces)
             let general = TraceRowEncoder.traceRow(trace, source: source, deliveries: index % 3 + 1) + [TraceRowEncoder.requestTimeText(trace)]
-            #expect(try traceReader.tuple(Self.traceTypes) == general, "trace \(index)")
+            #expect(Self.comparable(try traceReader.tuple(Self.traceTypes), Self.traceTypes) == Self.comparable(general, Self.traceTypes), "trace \(index)")
             #expect(traceReader.position == rows.traces.count)
             var spanReader = TupleReader(bytes: rows.spans)
             for span in trace.spans {
-                #expect(try spanReader.tuple(Self.spanTypes) == TraceRowEncoder.spanRow(span, traceID: trace.traceID), "a span of trace \(index)")
+                #expect(Self.comparable(try spanReader.tuple(Self.spanTypes), Self.spanTypes)
+                        == Self.comparable(TraceRowEncoder.spanRow(span, traceID: trace.traceID), Self.spanTypes), "a span of trace \(index)")
                 spans += 1
             }
             #expect(spanReader.position == rows.spans.count)
@@ -119,9 +154,11 @@ struct TraceRowEncoderTests {
         #expect(spans > 200)
     }
 
-    /// Ingest decodes with compact inputs and outputs (`compactPayloads`); the rows it writes
-    /// must be the very bytes the parsed values give, in both row forms.
-    @Test("spans holding compact inputs and outputs encode to the same rows as parsed ones")
+    /// Ingest decodes with compact inputs, outputs and attributes (`compactPayloads`); the rows
+    /// it writes must hold what the parsed values give, in both row forms: inputs and outputs
+    /// the very bytes, attributes the same `jsonb` (their keys in the payload's order, not the
+    /// map's).
+    @Test("spans held compact encode to the same rows as parsed ones")
     func compactPayloadsEncodeAlike() throws {
         var generator = SyntheticTraceGenerator(seed: 12, startNanos: 1_770_000_000_000_000_000)
         var compactSpans = 0
@@ -134,12 +171,19 @@ struct TraceRowEncoderTests {
             plainRows.appendTrace(plain, source: source, deliveries: 1)
             var compactRows = DirectCopyRows()
             compactRows.appendTrace(compact, source: source, deliveries: 1)
-            #expect(compactRows.traces == plainRows.traces)
-            #expect(compactRows.spans == plainRows.spans)
+            var plainTraces = TupleReader(bytes: plainRows.traces), compactTraces = TupleReader(bytes: compactRows.traces)
+            #expect(Self.comparable(try compactTraces.tuple(Self.traceTypes), Self.traceTypes)
+                    == Self.comparable(try plainTraces.tuple(Self.traceTypes), Self.traceTypes))
+            var plainSpans = TupleReader(bytes: plainRows.spans), compactSpanRows = TupleReader(bytes: compactRows.spans)
             for (compactSpan, plainSpan) in zip(compact.spans, plain.spans) {
-                #expect(TraceRowEncoder.spanRow(compactSpan, traceID: compact.traceID) == TraceRowEncoder.spanRow(plainSpan, traceID: plain.traceID))
-                if compactSpan.compactInputs != nil { compactSpans += 1 }
+                let compactTuple = try compactSpanRows.tuple(Self.spanTypes), plainTuple = try plainSpans.tuple(Self.spanTypes)
+                #expect(compactTuple[9] == plainTuple[9] && compactTuple[10] == plainTuple[10], "inputs and outputs byte for byte")
+                #expect(Self.comparable(compactTuple, Self.spanTypes) == Self.comparable(plainTuple, Self.spanTypes))
+                #expect(Self.comparable(TraceRowEncoder.spanRow(compactSpan, traceID: compact.traceID), Self.spanTypes)
+                        == Self.comparable(TraceRowEncoder.spanRow(plainSpan, traceID: plain.traceID), Self.spanTypes))
+                if compactSpan.compactInputs != nil && compactSpan.compactAttributes != nil { compactSpans += 1 }
             }
+            #expect(compactSpanRows.position == compactRows.spans.count && plainSpans.position == plainRows.spans.count)
         }
         #expect(compactSpans > 200)
     }
