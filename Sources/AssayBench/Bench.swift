@@ -295,13 +295,15 @@ enum DecodeCost {
             decode.append(try clock.measure {
                 for payload in payloads { traces.append(try MessageDecoding.decode(payload: payload, compactPayloads: true).get()) }
             }.seconds)
-            var rows = DirectCopyRows()
-            encode.append(clock.measure {
-                for (index, trace) in traces.enumerated() {
-                    rows.appendTrace(trace, source: SourcePosition(partition: PartitionKey(topic: "traces", partition: 0), offset: Int64(index)), deliveries: 1)
-                }
-            }.seconds)
-            bytes = rows.traces.count + rows.spans.count
+            // Encoded as ingest encodes a batch (IngestService.decode).
+            var batch = IngestBatch()
+            for (index, trace) in traces.enumerated() {
+                batch.appendTrace(trace, source: SourcePosition(partition: PartitionKey(topic: "traces", partition: 0), offset: Int64(index)))
+            }
+            let payloadBytes = payloads.reduce(0) { $0 + $1.count }
+            encode.append(clock.measure { batch.prepareDirectCopy(payloadBytes: payloadBytes) }.seconds)
+            bytes = (batch.directCopy?.traces.count ?? 0) + (batch.directCopy?.spans.count ?? 0)
+            batch = IngestBatch()
             free.append(clock.measure { traces = [] }.seconds)
         }
         func perTrace(_ seconds: [Double]) -> Double { 1_000_000 * seconds.sorted()[seconds.count / 2] / Double(payloads.count) }

@@ -322,7 +322,7 @@ public final class IngestService: Service, Sendable {
                        nowNanos: Int64) async -> IngestBatch {
         guard slices >= 2, messages.count >= slices else {
             var batch = decode(messages, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)
-            batch.prepareDirectCopy()
+            batch.prepareDirectCopy(payloadBytes: payloadBytes(messages))
             return batch
         }
         let size = (messages.count + slices - 1) / slices
@@ -331,7 +331,7 @@ public final class IngestService: Service, Sendable {
                 let slice = Array(messages[min(messages.count, index * size)..<min(messages.count, (index + 1) * size)])
                 group.addTask {
                     var part = decode(slice, limits: limits, otlpLimits: otlpLimits, eventTime: eventTime, nowNanos: nowNanos)
-                    part.prepareDirectCopy()
+                    part.prepareDirectCopy(payloadBytes: payloadBytes(slice))
                     return (index, part)
                 }
             }
@@ -343,6 +343,11 @@ public final class IngestService: Service, Sendable {
             for part in parts.dropFirst() { joined.append(part) }
             return joined
         }
+    }
+
+    /// The messages' payload sizes, summed.
+    private static func payloadBytes(_ messages: [ConsumerMessage]) -> Int {
+        messages.reduce(0) { $0 + ($1.value?.count ?? 0) }
     }
 
     /// Turns messages into traces and dead letters; pure apart from the decoder.
