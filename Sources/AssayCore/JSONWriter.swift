@@ -47,17 +47,18 @@ extension JSONValue {
 }
 
 extension Dictionary where Key == String, Value == JSONValue {
-    /// Appends this map as a compact JSON object, as ``JSONValue/appendSerialized(to:)`` would
-    /// write it, in the dictionary's own order: for `jsonb`, which orders keys itself, without
-    /// the sorted copy of the entries that a stable text would need.
+    /// Appends this map as a compact JSON object with its keys sorted, as
+    /// ``JSONValue/appendSerialized(to:)`` would write that object, without building it.
+    /// Sorted, so that equal maps give equal bytes (a dictionary's own order can differ
+    /// between two equal ones).
     public func appendSerializedJSONObject(to output: inout [UInt8]) {
         JSONWriter.writeObject(self, into: &output) { JSONWriter.write($0, into: &$1) }
     }
 }
 
 extension Dictionary where Key == String, Value == String {
-    /// Appends this map as a compact JSON object of strings, in the dictionary's own order (see
-    /// the `[String: JSONValue]` overload).
+    /// Appends this map as a compact JSON object of strings, keys sorted (see the
+    /// `[String: JSONValue]` overload).
     public func appendSerializedJSONObject(to output: inout [UInt8]) {
         JSONWriter.writeObject(self, into: &output) { JSONWriter.writeString($0, into: &$1) }
     }
@@ -135,12 +136,12 @@ enum JSONWriter {
         }
     }
 
-    /// `{`, each entry's key and `:` and then whatever `writeValue` writes for its value, with
-    /// commas between, and `}`.
+    /// `{`, each entry's key and `:` and then whatever `writeValue` writes for its value, in
+    /// the order of the keys, with commas between, and `}`.
     static func writeObject<Value>(_ entries: [String: Value], into output: inout [UInt8], writeValue: (Value, inout [UInt8]) -> Void) {
         output.append(UInt8(ascii: "{"))
         var first = true
-        for (key, value) in entries {
+        for (key, value) in entries.sorted(by: { $0.key < $1.key }) {
             if !first { output.append(UInt8(ascii: ",")) }
             first = false
             writeString(key, into: &output)

@@ -67,7 +67,6 @@ public enum TraceRowEncoder {
         appendText(trace.clientRequestID, to: &buffer)
         appendText(trace.requestPreview, to: &buffer)
         appendText(trace.responsePreview, to: &buffer)
-        // Unsorted: jsonb orders keys itself.
         CopyBinaryEncoder.appendJSONB(to: &buffer) { trace.tags.appendSerializedJSONObject(to: &$0) }
         CopyBinaryEncoder.appendJSONB(to: &buffer) { trace.metadata.appendSerializedJSONObject(to: &$0) }
         // Decode limits keep span counts and deliveries far below Int32.max.

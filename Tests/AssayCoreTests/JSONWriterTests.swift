@@ -32,8 +32,8 @@ struct JSONWriterTests {
         #expect(value.sanitizedForPostgres == ["ke\u{FFFD}y": "a\u{FFFD}b", "list": ["\u{FFFD}"]])
     }
 
-    /// Maps written straight (for `jsonb`) read back as the same map, sanitized, whatever the
-    /// dictionary's order.
+    /// Maps written straight (for `jsonb`) read back as the same map, sanitized, keys sorted:
+    /// equal maps give equal bytes whatever order their dictionaries keep.
     @Test func mapsWrittenAsObjectsReadBackAsTheSameMap() throws {
         let values: [String: JSONValue] = ["b": ["x": [1, "y"]], "a": "q\"\n", "ke\u{0}y": "a\u{0}b", "n": .null, "long key, past fifteen bytes": .number("2.5")]
         var output: [UInt8] = Array("pre".utf8)
@@ -57,6 +57,14 @@ struct JSONWriterTests {
         }
         #expect(Dictionary(stringObject.entries.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
                 == ["user": "ana", "ke\u{FFFD}y": "a\u{FFFD}b\\", "": ""])
+
+        #expect(String(decoding: stringOutput, as: UTF8.self) == "{\"\":\"\",\"ke\u{FFFD}y\":\"a\u{FFFD}b\\\\\",\"user\":\"ana\"}")
+        var grown: [String: String] = [:]
+        grown.reserveCapacity(64)
+        for (key, value) in strings.sorted(by: { $0.key > $1.key }) { grown[key] = value }
+        var grownOutput: [UInt8] = []
+        grown.appendSerializedJSONObject(to: &grownOutput)
+        #expect(grownOutput == stringOutput)
 
         var empty: [UInt8] = []
         [String: String]().appendSerializedJSONObject(to: &empty)

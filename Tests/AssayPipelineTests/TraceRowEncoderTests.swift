@@ -93,7 +93,7 @@ struct TraceRowEncoderTests {
     }
 
     /// A `jsonb` field's text as `jsonb` keeps it: object keys sorted, a repeated key only with
-    /// its last value (the binary rows write maps in their own order; the text rows sort them).
+    /// its last value (attributes held compact keep the payload's order; maps are sorted).
     /// Text that is not JSON stays as it is, so it still fails the comparison.
     static func asJSONB(_ text: String?) -> String? {
         // An escaped NUL would be rewritten below; jsonb refuses it, so it must fail as it is.
