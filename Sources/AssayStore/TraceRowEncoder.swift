@@ -32,8 +32,8 @@ public enum TraceRowEncoder {
             trace.clientRequestID?.sanitizedForPostgres,
             trace.requestPreview?.sanitizedForPostgres,
             trace.responsePreview?.sanitizedForPostgres,
-            stringMapObject(trace.tags).serialized(),
-            stringMapObject(trace.metadata).serialized(),
+            objectJSON(trace.tags),
+            objectJSON(trace.metadata),
             String(trace.spans.count),
             trace.rootSpanIndex.map { trace.spans[$0].spanID.sanitizedForPostgres },
             source.partition.topic,
@@ -148,14 +148,20 @@ public enum TraceRowEncoder {
         ]
     }
 
-    /// An attribute map as JSON text, keys sorted.
+    /// An attribute map as JSON text, keys sorted (the bytes the binary rows hold).
     static func objectJSON(_ map: [String: JSONValue]) -> String {
-        JSONValue.object(sortedObject(map)).serialized()
+        jsonText { map.appendSerializedJSONObject(to: &$0) }
     }
 
-    /// Tags or metadata as a JSON object, keys sorted.
-    static func stringMapObject(_ map: [String: String]) -> JSONValue {
-        .object(JSONObject(map.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSONValue.string($0.value)) }))
+    /// Tags or metadata as JSON text, keys sorted (the bytes the binary rows hold).
+    static func objectJSON(_ map: [String: String]) -> String {
+        jsonText { map.appendSerializedJSONObject(to: &$0) }
+    }
+
+    private static func jsonText(_ write: (inout [UInt8]) -> Void) -> String {
+        var bytes: [UInt8] = []
+        write(&bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The `events` column: name, time and attributes (keys sorted) per event.
