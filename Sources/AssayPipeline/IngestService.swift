@@ -246,8 +246,8 @@ public final class IngestService: Service, Sendable {
         let task: Task<IngestWriteResult?, Error>
     }
 
-    /// Decodes a batch, in slices on several cores when it is large (PostgreSQL needs the
-    /// other core only part of the time).
+    /// Decodes a batch, in slices on several threads when it is large and the configuration
+    /// allows (``IngestConfiguration/decodeConcurrency``).
     private func decode(_ messages: [ConsumerMessage]) async -> IngestBatch {
         let batch = await Self.decode(messages, slices: min(configuration.decodeConcurrency, messages.count / Self.minimumDecodeSlice),
                                       limits: configuration.decodeLimits, otlpLimits: configuration.otlpLimits,

@@ -34,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Messages per poll, written in one transaction.")
     var batchSize = 1000
 
+    @Option(name: .customLong("decode-threads"), help: "Slices of a batch decoded at once (default: one fewer than the cores, at least 1).")
+    var decodeThreads: Int?
+
     @Option(name: .customLong("max-message-bytes"), help: "Larger messages become dead letters (too_large).")
     var maxMessageBytes = DecodeLimits.defaultMaxMessageBytes
 
@@ -120,6 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--alert-baseline-windows must be at least 0, --alert-min-scored at least 1, --alert-z positive.")
         }
         guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000.") }
+        if let decodeThreads { guard decodeThreads >= 1 && decodeThreads <= 64 else { throw ValidationError("--decode-threads must be between 1 and 64.") } }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024.") }
         guard poolSize >= 1 && poolSize <= 64 else { throw ValidationError("--pool-size must be between 1 and 64.") }
         _ = try parsedKafkaOptions()
@@ -142,6 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.groupID = group ?? environment("ASSAY_GROUP") ?? "assay"
             configuration.tracesTopic = tracesTopic ?? environment("ASSAY_TRACES_TOPIC") ?? "traces"
             configuration.batchSize = batchSize
+            if let decodeThreads { configuration.decodeConcurrency = decodeThreads }
             configuration.decodeLimits = DecodeLimits(maxMessageBytes: maxMessageBytes, maxNestingDepth: max(maxNestingDepth, 16) * 4)
             configuration.otlpLimits = OTLPLimits(maxMessageBytes: maxMessageBytes, maxSpansPerMessage: maxSpansPerMessage,
                                                   maxSpansPerTrace: maxSpansPerMessage, maxAttributeValueBytes: maxAttributeBytes,

@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+
+/// Flags of `assay serve` that only tune it: checked where the command line is read, before
+/// any connection is made.
+@Suite("assay serve tuning flags")
+struct ServeFlagTests {
+    /// A database that refuses at once, so an accepted command line stops at its first connection.
+    static let refusing = "postgres://assay@127.0.0.1:1/assay?connect_timeout=2"
+
+    static func serve(_ extra: [String]) throws -> ProcessResult {
+        try runAssay(["serve", "--brokers", "127.0.0.1:1", "--database-url", refusing] + extra,
+                     environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
+    }
+
+    @Test("--decode-threads outside 1...64 is refused with a usage error, before connecting", arguments: ["0", "65", "-1"])
+    func decodeThreadsOutOfRange(value: String) throws {
+        let result = try Self.serve(["--decode-threads=\(value)"])
+        #expect(result.status == 64, "status \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("--decode-threads must be between 1 and 64."), "\(result.stderr)")
+        #expect(!result.stderr.contains("could not connect"), "\(result.stderr)")
+    }
+
+    @Test("--decode-threads within range is accepted: the run gets as far as the database", arguments: ["1", "64"])
+    func decodeThreadsAccepted(value: String) throws {
+        let result = try Self.serve(["--decode-threads", value])
+        #expect(!result.timedOut)
+        #expect(result.status != 0 && result.status != 64, "status \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("could not connect"), "\(result.stderr)")
+    }
+}
