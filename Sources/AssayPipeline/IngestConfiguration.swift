@@ -20,7 +20,8 @@ public struct IngestConfiguration: Sendable {
     /// machine has: a batch is decoded while the one before it is written, so decoding only
     /// has to keep pace with the writer, and the core left over serves the write (libpq,
     /// librdkafka's threads, and PostgreSQL itself when it shares the machine). On two
-    /// cores, one decoding thread stored 4% more traces per second than two (bench/RESULTS.md).
+    /// cores, one decoding thread stored about 6% more traces per second than two from an
+    /// empty group, and 9% more after the first batch (bench/RESULTS.md, eleventh stop).
     public var decodeConcurrency: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     /// Abuse limits for OTLP messages (spans, attribute bytes, nesting).
     public var otlpLimits = OTLPLimits()

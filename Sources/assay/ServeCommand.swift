@@ -34,7 +34,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Messages per poll, written in one transaction.")
     var batchSize = 1000
 
-    @Option(name: .customLong("decode-threads"), help: "Slices of a batch decoded at once (default: one fewer than the cores, at least 1).")
+    @Option(name: .customLong("decode-threads"), help: "Threads decoding each batch, in slices (default: one fewer than the cores, at least 1).")
     var decodeThreads: Int?
 
     @Option(name: .customLong("max-message-bytes"), help: "Larger messages become dead letters (too_large).")
