@@ -567,7 +567,7 @@ struct MLflowTraceDecoder {
             case _ where compactPayloads:
                 if key == "mlflow.spanType" { result.spanType = decodeAttributeValue(raw).stringValue }
                 if compactOther.count > 1 { compactOther.append(UInt8(ascii: ",")) }
-                JSONValue.string(key).appendSerialized(to: &compactOther)
+                JSONWriter.writeString(key, into: &compactOther)
                 compactOther.append(UInt8(ascii: ":"))
                 appendCompactAttributeValue(raw, to: &compactOther)
             default:

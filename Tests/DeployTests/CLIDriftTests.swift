@@ -127,12 +127,10 @@ struct CLIDriftTests {
             }
             var environment = ["PATH": "/usr/bin:/bin", "HOME": scratch.path]
             for (key, value) in command.environment { environment[key] = value.dryRunValue }
-            // A database that refuses at once: the run stops at the first connection.
-            let refusing = "postgres://assay@127.0.0.1:1/assay?connect_timeout=2"
-            environment["ASSAY_DATABASE_URL"] = refusing
+            environment["ASSAY_DATABASE_URL"] = refusingDatabaseURL
             environment["DATABASE_URL"] = nil
             var arguments = command.invocation.subcommand + command.invocation.arguments
-            if let index = arguments.firstIndex(of: "--database-url"), index + 1 < arguments.count { arguments[index + 1] = refusing }
+            if let index = arguments.firstIndex(of: "--database-url"), index + 1 < arguments.count { arguments[index + 1] = refusingDatabaseURL }
             if let monitor = command.monitor {
                 let local = scratch.appendingPathComponent("monitor-\(index).json")
                 try Data(monitor.text.utf8).write(to: local)

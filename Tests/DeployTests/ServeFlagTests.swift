@@ -5,11 +5,8 @@ import Testing
 /// any connection is made.
 @Suite("assay serve tuning flags")
 struct ServeFlagTests {
-    /// A database that refuses at once, so an accepted command line stops at its first connection.
-    static let refusing = "postgres://assay@127.0.0.1:1/assay?connect_timeout=2"
-
     static func serve(_ extra: [String]) throws -> ProcessResult {
-        try runAssay(["serve", "--brokers", "127.0.0.1:1", "--database-url", refusing] + extra,
+        try runAssay(["serve", "--brokers", "127.0.0.1:1", "--database-url", refusingDatabaseURL] + extra,
                      environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
     }
 

@@ -98,6 +98,10 @@ func runProcess(_ executable: URL, _ arguments: [String], environment: [String: 
 }
 
 /// Runs the assay binary.
+/// A database URL that refuses at once: a command line assay accepts stops at its first
+/// connection, with "could not connect".
+let refusingDatabaseURL = "postgres://assay@127.0.0.1:1/assay?connect_timeout=2"
+
 func runAssay(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) throws -> ProcessResult {
     try runProcess(try assayExecutable(), arguments, environment: environment, timeout: timeout)
 }
