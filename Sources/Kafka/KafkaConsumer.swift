@@ -166,6 +166,16 @@ public final class KafkaConsumer: @unchecked Sendable {
         return ConsumerBatch(messages: messages, events: events)
     }
 
+    /// Whether an offset-reset error describes the partition as it is assigned now. One queued
+    /// before the partition was revoked, or restarted at an offset of its own, does not:
+    /// acting on it would restart the partition once more. "No committed offset" (reported
+    /// with a logical offset) can only happen to a partition started at its committed offset.
+    static func resetIsCurrent(offset: Int64, assigned: Bool, start: KafkaOffset?) -> Bool {
+        guard assigned else { return false }
+        if offset < 0, let start, start != .committed { return false }
+        return true
+    }
+
     // librdkafka's message accessors find their internal message from the pointer they
     // handed out, so they must get that pointer, never a pointer to a copy.
     private func handleMessageError(_ raw: UnsafeMutablePointer<rd_kafka_message_t>) {
@@ -175,7 +185,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         let text = rd_kafka_message_errstr(raw).map { String(cString: $0) } ?? ""
         switch message.err {
         case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
-            context.pendingEvents.append(.offsetReset(tp, offset: message.offset, reason: text))
+            if Self.resetIsCurrent(offset: message.offset, assigned: context.assignment.contains(tp), start: context.startOffsets[tp]) {
+                context.pendingEvents.append(.offsetReset(tp, offset: message.offset, reason: text))
+            } else {
+                logger.debug("dropping an offset reset queued before its partition was restarted or revoked",
+                             metadata: ["kafka.partition": "\(tp)", "kafka.offset": "\(message.offset)"])
+            }
         case RD_KAFKA_RESP_ERR__PARTITION_EOF:
             // A fetch since the partition was (re)assigned reached the log end at this offset.
             if context.assignment.contains(tp) { context.endReached[tp] = message.offset }
@@ -306,34 +321,60 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
-    /// Restarts an assigned partition at `offset`. Unlike ``seek(_:to:)`` this also works
-    /// for a partition stopped by ``ConsumerEvent/offsetReset(_:offset:reason:)``:
+    /// Restarts an assigned partition at `offset` (see ``restart(_:)``).
+    public func restart(_ tp: TopicPartition, at offset: KafkaOffset) async throws {
+        try await restart([tp: offset])
+    }
+
+    /// Restarts assigned partitions, each at its offset. Unlike ``seek(_:to:)`` this also
+    /// works for a partition stopped by ``ConsumerEvent/offsetReset(_:offset:reason:)``:
     /// librdkafka stops fetching such a partition and refuses to seek it, so the whole
     /// assignment is set again (the eager protocol allows nothing finer), every other
     /// partition at its current position and with its pause state kept.
-    public func restart(_ tp: TopicPartition, at offset: KafkaOffset) async throws {
+    ///
+    /// Restart every partition that needs it in one call. librdkafka 2.0.2 aborts the process
+    /// when assignments follow each other while the partitions of the one before are still
+    /// stopping (an assertion in `rd_kafka_assignment_partition_stopped`), and a partition
+    /// left at ``KafkaOffset/committed`` with nothing committed stops again at once
+    /// (see ``partitionsAwaitingPosition()``).
+    public func restart(_ starts: [TopicPartition: KafkaOffset]) async throws {
+        guard !starts.isEmpty else { return }
         try await thread.run { [self] () throws -> Void in
-            guard context.assignment.contains(tp) else {
+            for tp in starts.keys where !context.assignment.contains(tp) {
                 throw KafkaError.client("\(tp) is not assigned to this consumer", operation: "restart")
             }
-            let others = context.assignment.filter { $0 != tp }.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
-            var starts: [TopicPartition: Int64] = [tp: offset.cValue]
+            let order: (TopicPartition, TopicPartition) -> Bool = { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+            let others = context.assignment.filter { starts[$0] == nil }.sorted(by: order)
+            var offsets: [TopicPartition: Int64] = starts.mapValues(\.cValue)
             for other in others {
                 // After the last message read since assignment, else where it was assigned.
-                starts[other] = context.readUpTo[other] ?? (context.startOffsets[other]?.cValue ?? Int64(RD_KAFKA_OFFSET_STORED))
+                offsets[other] = context.readUpTo[other] ?? (context.startOffsets[other]?.cValue ?? Int64(RD_KAFKA_OFFSET_STORED))
             }
-            let list = RDTopicPartitionList(others + [tp]) { starts[$0] ?? Int64(RD_KAFKA_OFFSET_STORED) }
+            let restarted = starts.keys.sorted(by: order)
+            let list = RDTopicPartitionList(others + restarted) { offsets[$0] ?? Int64(RD_KAFKA_OFFSET_STORED) }
             let assignErr = rd_kafka_assign(handle, list.pointer)
-            if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(assignErr, operation: "restart \(tp)") }
-            context.startOffsets[tp] = offset
-            context.forgetReads(of: [tp])
-            let stillPaused = context.paused.filter { $0 != tp }
-            context.paused.remove(tp)
+            if assignErr != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError(assignErr, operation: "restart \(restarted.map(\.description).joined(separator: ","))")
+            }
+            for (tp, offset) in starts { context.startOffsets[tp] = offset }
+            context.forgetReads(of: restarted)
+            let stillPaused = context.paused.subtracting(restarted)
+            context.paused.subtract(restarted)
             if !stillPaused.isEmpty {
                 let pausedList = RDTopicPartitionList(Array(stillPaused))
                 let pauseErr = rd_kafka_pause_partitions(handle, pausedList.pointer)
                 if pauseErr != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(pauseErr, operation: "re-pause") }
             }
+        }
+    }
+
+    /// Assigned partitions that started at ``KafkaOffset/committed`` (the listener gave them no
+    /// start) and have delivered nothing since. With nothing committed in Kafka, each of them
+    /// stops with an ``ConsumerEvent/offsetReset(_:offset:reason:)`` of its own; restart them
+    /// together with the first one reported.
+    public func partitionsAwaitingPosition() async throws -> Set<TopicPartition> {
+        try await thread.run { [context] in
+            context.assignment.filter { context.startOffsets[$0] == .committed && context.readUpTo[$0] == nil }
         }
     }
 
