@@ -48,6 +48,10 @@ public final class IngestService: Service, Sendable {
     /// Whether every partition of the traces topic still has to be registered for the
     /// watermark (after an assignment; retried with the partition reports until it works).
     private let topicRegistrationDue = Mutex(true)
+    /// Offset resets not handled yet, retried by the main loop: those the outage loop of
+    /// ``writeDurably(_:consumer:)`` received, and those whose restart failed because
+    /// PostgreSQL or the broker was unavailable. Their partitions read nothing meanwhile.
+    private let unhandledResets = Mutex(UnhandledResets())
 
     public init(configuration: IngestConfiguration, pool: PostgresPool, logger: Logger) {
         self.configuration = configuration
@@ -78,14 +82,16 @@ public final class IngestService: Service, Sendable {
             // that commit waits for the broker, and PostgreSQL would sit idle meanwhile.
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let batch = try await consumer.poll(maxMessages: configuration.batchSize, timeout: configuration.pollTimeout)
-                if !batch.events.isEmpty, let inFlight = writing {
+                let earlierResets = unhandledResets.withLock { unhandled in
+                    defer { unhandled.resets = PositionResets() }
+                    return unhandled.resets
+                }
+                if !batch.events.isEmpty || !earlierResets.isEmpty, let inFlight = writing {
                     // Rebalances and repositioning see the stored offsets of everything read before.
                     writing = nil
                     guard try await finish(inFlight, consumer: consumer) else { break }
                 }
-                for event in batch.events {
-                    try await handle(event, consumer: consumer)
-                }
+                try await handle(batch.events, after: earlierResets, consumer: consumer)
                 let decoded = batch.messages.isEmpty ? nil : await decode(batch.messages)
                 var written: (write: InFlightWrite, result: IngestWriteResult)?
                 if let inFlight = writing {
@@ -435,6 +441,7 @@ public final class IngestService: Service, Sendable {
                 while ContinuousClock.now < deadline && !Task.isShuttingDownGracefully {
                     let idle = try await consumer.poll(maxMessages: 1, timeout: min(wait, .milliseconds(200)))
                     for event in idle.events {
+                        unhandledResets.withLock { $0.resets.note(event) }
                         switch event {
                         case .revoked(let partitions):
                             pending = pending.dropping(Set(partitions.map { PartitionKey(topic: $0.topic, partition: $0.partition) }))
@@ -535,6 +542,41 @@ public final class IngestService: Service, Sendable {
 
     // MARK: - Events
 
+    /// Handles a poll's events in order, after any offset resets taken during an outage. The
+    /// partitions that lost their position are restarted together at the end, in one
+    /// reassignment (see ``KafkaConsumer/restart(_:)``).
+    private func handle(_ events: [ConsumerEvent], after earlierResets: PositionResets, consumer: KafkaConsumer) async throws {
+        var resets = earlierResets
+        for event in events {
+            resets.note(event)
+            if case .offsetReset = event { continue }
+            try await handle(event, consumer: consumer)
+        }
+        guard !resets.isEmpty else { return }
+        let due = unhandledResets.withLock { $0.retryAt.map { ContinuousClock.now >= $0 } ?? true }
+        guard due else {
+            unhandledResets.withLock { $0.resets = resets }
+            return
+        }
+        do {
+            try await reposition(resets, consumer: consumer)
+            unhandledResets.withLock { $0.succeeded() }
+        } catch let error where Self.isUnavailable(error) {
+            // Not fatal: the partitions stay stopped, and the group keeps being served.
+            let wait = unhandledResets.withLock { $0.failed(resets) }
+            logger.warning("could not restart partitions that lost their position; will retry", metadata: [
+                "kafka.partitions": "\(resets.partitions.map(\.description).sorted())", "retry.in": "\(wait)", "error": "\(error)",
+            ])
+        }
+    }
+
+    /// PostgreSQL or the broker cannot answer right now: retrying later may succeed.
+    static func isUnavailable(_ error: any Error) -> Bool {
+        if let error = error as? PostgresError { return error.isConnectionError }
+        if let error = error as? KafkaError { return !error.isFatal }
+        return false
+    }
+
     private func handle(_ event: ConsumerEvent, consumer: KafkaConsumer) async throws {
         switch event {
         case .assigned(let partitions):
@@ -558,23 +600,46 @@ public final class IngestService: Service, Sendable {
         case .error(let error):
             if error.isFatal { throw error }
             logger.info("kafka reported an error; librdkafka retries", metadata: ["error": "\(error)"])
-        case .offsetReset(let tp, let offset, let reason):
-            try await repositionAfterReset(tp, attemptedOffset: offset, reason: reason, consumer: consumer)
+        case .offsetReset:
+            break  // collected by handle(_:after:consumer:)
         }
     }
 
-    /// A partition lost its position (its offset is out of range or there was none). Decide
-    /// where it continues, and record data that retention deleted before we read it.
-    private func repositionAfterReset(_ tp: TopicPartition, attemptedOffset: Int64, reason: String, consumer: KafkaConsumer) async throws {
-        let key = PartitionKey(topic: tp.topic, partition: tp.partition)
+    /// Partitions lost their position (an offset out of range, or none). Decide where each
+    /// continues, record data that retention deleted before we read it, and restart them in one
+    /// reassignment, together with the partitions that started at Kafka's committed offset and
+    /// have read nothing yet: with nothing committed they are about to stop the same way.
+    private func reposition(_ resets: PositionResets, consumer: KafkaConsumer) async throws {
+        let assigned = try await consumer.assignment()
+        let awaiting = try await consumer.partitionsAwaitingPosition()
+        let partitions = resets.partitions.intersection(assigned).union(awaiting)
+            .sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        guard !partitions.isEmpty else { return }
         let stored = try await pool.withConnection { [store] connection in
-            try store.storedOffsets(topic: tp.topic, partitions: [tp.partition], on: connection)[tp.partition]
+            var stored: [TopicPartition: Int64] = [:]
+            for (topic, list) in Dictionary(grouping: partitions, by: \.topic) {
+                for (partition, offset) in try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection) {
+                    stored[TopicPartition(topic: topic, partition: partition)] = offset
+                }
+            }
+            return stored
         }
+        var starts: [TopicPartition: KafkaOffset] = [:]
+        for tp in partitions {
+            let reason = resets.reason(for: tp) ?? "started at Kafka's committed offset and read nothing yet"
+            starts[tp] = try await position(after: tp, stored: stored[tp], reason: reason, consumer: consumer)
+        }
+        try await consumer.restart(starts)
+    }
+
+    /// Where a partition that lost its position continues, given the offset PostgreSQL stores
+    /// for it (nil: none yet).
+    private func position(after tp: TopicPartition, stored: Int64?, reason: String, consumer: KafkaConsumer) async throws -> KafkaOffset {
+        let key = PartitionKey(topic: tp.topic, partition: tp.partition)
         let (low, high) = try await consumer.watermarks(tp)
         guard let stored else {
-            logger.info("no stored offset; starting at the beginning", metadata: ["kafka.partition": "\(tp)", "kafka.low": "\(low)"])
-            try await consumer.restart(tp, at: .beginning)
-            return
+            logger.info("no stored offset; starting at the beginning", metadata: ["kafka.partition": "\(tp)", "kafka.low": "\(low)", "reason": "\(reason)"])
+            return .beginning
         }
         if stored < low {
             let recorded = try await pool.withConnection { [store] connection in
@@ -587,17 +652,55 @@ public final class IngestService: Service, Sendable {
                 "kafka.partition": "\(tp)", "gap.from": "\(stored)", "gap.to": "\(low)",
                 "gap.messages": "\(low - stored)", "recorded": "\(recorded)",
             ])
-            try await consumer.restart(tp, at: .exact(low))
+            return .exact(low)
         } else if stored > high {
             logger.error("stored offset is beyond the end of the partition (was the topic recreated?); re-reading it from the beginning", metadata: [
                 "kafka.partition": "\(tp)", "stored": "\(stored)", "kafka.low": "\(low)", "kafka.high": "\(high)", "reason": "\(reason)",
             ])
             try await pool.withConnection { [store] connection in try store.resetOffset(key, to: low, on: connection) }
             durableOffsets.assign([tp], stored: [tp: low])
-            try await consumer.restart(tp, at: .exact(low))
+            return .exact(low)
         } else {
             logger.info("partition restarted at its stored offset", metadata: ["kafka.partition": "\(tp)", "offset": "\(stored)", "reason": "\(reason)"])
-            try await consumer.restart(tp, at: .exact(stored))
+            return .exact(stored)
+        }
+    }
+}
+
+/// Offset resets waiting for a retry, and when it is due.
+struct UnhandledResets: Sendable {
+    var resets = PositionResets()
+    private(set) var retryAt: ContinuousClock.Instant?
+    private var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+
+    /// Keeps `resets` for a retry after a backoff; returns the wait.
+    mutating func failed(_ resets: PositionResets) -> Duration {
+        self.resets = resets
+        let wait = backoff.next()
+        retryAt = ContinuousClock.now.advanced(by: wait)
+        return wait
+    }
+
+    mutating func succeeded() {
+        retryAt = nil
+        backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+    }
+}
+
+/// The partitions a consumer reported as having lost their position, in the order reported.
+/// A rebalance makes the earlier ones moot: the partitions it assigns get new start offsets.
+struct PositionResets: Sendable, Equatable {
+    private(set) var reasons: [TopicPartition: String] = [:]
+
+    var isEmpty: Bool { reasons.isEmpty }
+    var partitions: Set<TopicPartition> { Set(reasons.keys) }
+    func reason(for tp: TopicPartition) -> String? { reasons[tp] }
+
+    mutating func note(_ event: ConsumerEvent) {
+        switch event {
+        case .offsetReset(let tp, _, let reason): reasons[tp] = reason
+        case .assigned, .revoked: reasons.removeAll()
+        case .error: break
         }
     }
 }
@@ -628,9 +731,19 @@ struct StoredOffsetsListener: ConsumerRebalanceListener {
     func startingOffsets(for partitions: [TopicPartition]) throws -> [TopicPartition: KafkaOffset] {
         var result: [TopicPartition: KafkaOffset] = [:]
         for (topic, list) in Dictionary(grouping: partitions, by: \.topic) {
-            let stored = try pool.withConnectionBlocking { connection in
+            let read = { [store] (connection: PostgresConnection) throws -> [Int32: Int64] in
                 try store.registerPartitions(topic: topic, partitions: list.map(\.partition), on: connection)
                 return try store.storedOffsets(topic: topic, partitions: list.map(\.partition), on: connection)
+            }
+            let stored: [Int32: Int64]
+            do {
+                stored = try pool.withConnectionBlocking(read)
+            } catch let error as PostgresError where error.connectionBroken {
+                // A pooled connection the server closed (e.g. it restarted): the pool drops it,
+                // and a new one is likely to work. Without these offsets every partition starts
+                // at Kafka's committed offset, and where there is none it stops until restarted.
+                logger.info("reading starting offsets again on a new connection", metadata: ["error": "\(error)"])
+                stored = try pool.withConnectionBlocking(read)
             }
             for tp in list {
                 result[tp] = stored[tp.partition].map { .exact($0) } ?? .beginning
