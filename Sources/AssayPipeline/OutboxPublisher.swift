@@ -70,6 +70,8 @@ public final class OutboxPublisher: Service, Sendable {
                 failures = 0
             } catch {
                 failures += 1
+                // Cancelled (another service failed): every attempt would throw at once.
+                if Task.isCancelled { break }
                 logger.warning("outbox publish failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
                 if Task.isShuttingDownGracefully && failures >= 3 { break }
                 try? await Task.sleep(for: min(configuration.tick * failures, .seconds(5)))
