@@ -123,6 +123,8 @@ final class ChaosRun: Sendable {
     private let replicas = Mutex<[String: Child]>([:])
     private let faultLog = Mutex<[String]>([])
     private let peakRSS = Mutex(0.0)
+    /// Replicas found dead when a fault came to stop them (a fault then restarts them).
+    private let exitedBeforeFault = Mutex<[String]>([])
     /// Waiting for a child to exit, and pg_ctl, block: never on the cooperative pool.
     private let blocking = DedicatedThread(name: "chaos-blocking")
 
@@ -245,7 +247,12 @@ final class ChaosRun: Sendable {
         defer { pool.shutdown() }
         try await waitForQuiet(pool: pool, traffic: traffic, limit: quietLimit)
         sampleRSS()
-        let report = try await check(pool: pool, broker: broker, traffic: traffic, deliveries: deliveries.reports.withLock { $0 })
+        var report = try await check(pool: pool, broker: broker, traffic: traffic, deliveries: deliveries.reports.withLock { $0 })
+        report.problems += exitedBeforeFault.withLock { $0 }
+        // The faults restart every replica they stop, so each one should still be running.
+        for (name, child) in replicas.withLock({ $0 }).sorted(by: { $0.key < $1.key }) where !child.isRunning {
+            report.problems.append("replica \(name) exited on its own (status \(child.exitStatus)); see \(child.logURL.lastPathComponent)")
+        }
         let children = replicas.withLock { Array($0.values) }
         try await blocking.run { for child in children { child.terminate() } }
         blocking.shutdown()
@@ -253,6 +260,14 @@ final class ChaosRun: Sendable {
     }
 
     // MARK: - Replicas
+
+    /// Records a replica that a fault is about to stop but that already exited on its own.
+    private func noteIfExited(_ name: String, _ child: Child?) {
+        guard let child, !child.isRunning else { return }
+        exitedBeforeFault.withLock {
+            $0.append("replica \(name) exited on its own before a fault stopped it (status \(child.exitStatus)); see \(child.logURL.lastPathComponent)")
+        }
+    }
 
     private func startReplica(_ name: String, _ arguments: [String]) throws {
         let child = try Child(name: name, executable: assay, arguments: arguments + ["--replica-name", name],
@@ -291,12 +306,14 @@ final class ChaosRun: Sendable {
             case "sigkill":
                 let name = ["r1", "r2", "r3"][Int(random.next() % 3)]
                 let victim = replicas.withLock { $0[name] }
+                noteIfExited(name, victim)
                 try await blocking.run { victim?.kill() }
                 note("SIGKILL \(name), restarted")
                 try startReplica(name, common)
             case "sigterm":
                 let name = ["r1", "r2", "r3"][Int(random.next() % 3)]
                 let victim = replicas.withLock { $0[name] }
+                noteIfExited(name, victim)
                 let status = try await blocking.run { victim?.terminate() ?? -1 }
                 note("SIGTERM \(name) (exit status \(status)), restarted")
                 try startReplica(name, common)

@@ -30,29 +30,65 @@ final class Child: @unchecked Sendable {
         InterruptCleanup.shared.trackChild { [self] in self.kill() }
     }
 
-    var isRunning: Bool { process.isRunning }
+    /// Reaped by ``reapIfExited()`` where Foundation did not notice the exit: `wait(2)`'s status.
+    private let reapedStatus = Mutex<Int32?>(nil)
+
+    var isRunning: Bool { process.isRunning && reapIfExited() == nil }
     var pid: Int32 { process.processIdentifier }
     /// The exit status (or the signal that ended it); only meaningful once it has exited.
-    var exitStatus: Int32 { process.isRunning ? 0 : process.terminationStatus }
+    var exitStatus: Int32 {
+        if let status = reapIfExited() { return Self.describedStatus(status) }
+        return process.isRunning ? 0 : process.terminationStatus
+    }
+
+    /// Foundation's `Process` on Linux learns of an exit when a socket the child inherited
+    /// closes. A child that crashed leaves `swift-backtrace` behind holding that socket (it
+    /// can hang after printing), so Foundation keeps reporting it running and `waitUntilExit`
+    /// never returns. Reaps such a child itself (it is a zombie by then) and returns its raw
+    /// `wait(2)` status; nil while it runs, or when Foundation reaps it.
+    private func reapIfExited() -> Int32? {
+        reapedStatus.withLock { reaped in
+            if let reaped { return reaped }
+            guard process.isRunning else { return nil }
+            guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")"),
+                  stat[stat.index(after: close)...].split(separator: " ").first == "Z" else { return nil }
+            var status: Int32 = 0
+            guard waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier else { return nil }
+            reaped = status
+            return status
+        }
+    }
+
+    /// Foundation's convention: the exit code, or the number of the signal that ended it.
+    private static func describedStatus(_ status: Int32) -> Int32 {
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : signal
+    }
+
+    /// Waits for the exit, whichever of Foundation or ``reapIfExited()`` sees it.
+    private func waitForExit() {
+        while process.isRunning && reapIfExited() == nil { usleep(20_000) }
+    }
 
     func kill() {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForExit()
     }
 
     /// SIGTERM, then waits up to `deadline` for a clean exit, else SIGKILL. Returns the exit status.
     @discardableResult
     func terminate(deadline: Duration = .seconds(30)) -> Int32 {
-        guard process.isRunning else { return process.terminationStatus }
+        guard isRunning else { return exitStatus }
         process.terminate()
         let end = ContinuousClock.now.advanced(by: deadline)
-        while process.isRunning && ContinuousClock.now < end { usleep(20_000) }
-        if process.isRunning {
+        while isRunning && ContinuousClock.now < end { usleep(20_000) }
+        if isRunning {
             Foundation.kill(process.processIdentifier, SIGKILL)
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        waitForExit()
+        return exitStatus
     }
 
     /// VmHWM in MB (0 once exited).
