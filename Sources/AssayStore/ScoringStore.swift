@@ -384,60 +384,112 @@ public struct ScoringStore: Sendable {
     }
 
     /// Stores assessments whose ids are new and queues those for publishing; returns how many.
+    ///
+    /// The chunk's ids were looked up before scoring, so they are new unless another replica
+    /// stored some meanwhile (its lease expired under it): COPY straight into `assessments` and
+    /// `outbox`, and only on a conflict stage and merge, keeping each stored id's first value.
     static func insertAssessments(_ items: [NewAssessment], windowStartNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws -> Int {
+        // In id order, as the merge queues them for publishing.
+        let rows = items.map(AssessmentRow.init).sorted { $0.item.assessment.assessmentID < $1.item.assessment.assessmentID }
+        try connection.executeScript("SAVEPOINT copy_new_assessments")
+        do {
+            let window = String(windowStartNanos)
+            let version = String(configVersion)
+            _ = try connection.copyFrom(copyAssessments) { writer in
+                for row in rows { try writer.writeRow(row.values(windowStart: window, configVersion: version)) }
+            }
+            _ = try connection.copyFrom("COPY outbox (message_key, schema_name, payload) FROM STDIN") { writer in
+                for row in rows { try writer.writeRow([row.traceID, "assessment/v1", row.document]) }
+            }
+            try connection.executeScript("RELEASE SAVEPOINT copy_new_assessments")
+            return rows.count
+        } catch let error as PostgresError where error.isUniqueViolation {
+            try connection.executeScript("ROLLBACK TO SAVEPOINT copy_new_assessments; RELEASE SAVEPOINT copy_new_assessments")
+            return try mergeAssessments(rows, windowStartNanos: windowStartNanos, configVersion: configVersion, on: connection)
+        }
+    }
+
+    static let assessmentColumns = ["assessment_id", "trace_id", "span_id", "assessment_name", "scorer_name", "window_start_ns",
+                                    "config_version", "source_type", "outcome", "value", "rationale", "error_code", "late", "document",
+                                    "judge_latency_ms", "judge_input_tokens", "judge_output_tokens"]
+    static let copyAssessments = "COPY assessments (\(assessmentColumns.joined(separator: ", "))) FROM STDIN"
+
+    /// One assessment's row, its JSON written once for both tables.
+    struct AssessmentRow {
+        let item: NewAssessment
+        let traceID: String
+        let document: String
+        private let value: String?
+        private let errorCode: String?
+
+        init(_ item: NewAssessment) {
+            self.item = item
+            let assessment = item.assessment
+            traceID = assessment.traceID.sanitizedForPostgres
+            document = assessment.json().serialized()
+            switch assessment.feedback {
+            case .value(let feedback):
+                value = feedback.json().serialized()
+                errorCode = nil
+            case .error(let code, _):
+                value = nil
+                errorCode = code.sanitizedForPostgres
+            }
+        }
+
+        /// The values of ``assessmentColumns``, in order.
+        func values(windowStart: String, configVersion: String) -> [String?] {
+            let assessment = item.assessment
+            return [
+                assessment.assessmentID,
+                traceID,
+                assessment.spanID,
+                assessment.name.sanitizedForPostgres,
+                item.scorerName,
+                windowStart,
+                configVersion,
+                assessment.source.sourceType.rawValue,
+                item.outcome.rawValue,
+                value,
+                assessment.rationale?.sanitizedForPostgres,
+                errorCode,
+                item.late ? "t" : "f",
+                document,
+                item.judgeLatencyMillis.map { String($0) },
+                item.judgeInputTokens.map { String($0) },
+                item.judgeOutputTokens.map { String($0) },
+            ]
+        }
+    }
+
+    /// Stages the rows and inserts those whose ids are new; an id stored before keeps its
+    /// first value and is not published again.
+    private static func mergeAssessments(_ rows: [AssessmentRow], windowStartNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws -> Int {
         try connection.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS stage_assessments (
                 assessment_id uuid, trace_id text, span_id text, assessment_name text, scorer_name text,
+                window_start_ns bigint, config_version bigint,
                 source_type text, outcome text, value text, rationale text, error_code text, late boolean, document text,
                 judge_latency_ms double precision, judge_input_tokens integer, judge_output_tokens integer
             ) ON COMMIT DELETE ROWS
             """)
+        let window = String(windowStartNanos)
+        let version = String(configVersion)
         _ = try connection.copyFrom("COPY stage_assessments FROM STDIN") { writer in
-            for item in items {
-                let assessment = item.assessment
-                var value: String?
-                var errorCode: String?
-                switch assessment.feedback {
-                case .value(let feedback): value = feedback.json().serialized()
-                case .error(let code, _): errorCode = code
-                }
-                try writer.writeRow([
-                    assessment.assessmentID,
-                    assessment.traceID.sanitizedForPostgres,
-                    assessment.spanID,
-                    assessment.name.sanitizedForPostgres,
-                    item.scorerName,
-                    assessment.source.sourceType.rawValue,
-                    item.outcome.rawValue,
-                    value,
-                    assessment.rationale?.sanitizedForPostgres,
-                    errorCode?.sanitizedForPostgres,
-                    item.late ? "t" : "f",
-                    assessment.json().serialized(),
-                    item.judgeLatencyMillis.map { String($0) },
-                    item.judgeInputTokens.map { String($0) },
-                    item.judgeOutputTokens.map { String($0) },
-                ])
-            }
+            for row in rows { try writer.writeRow(row.values(windowStart: window, configVersion: version)) }
         }
-        // New ids only: an id stored before keeps its first value, and is not published again.
+        let columns = assessmentColumns.joined(separator: ", ")
         return try connection.execute(
             """
             WITH inserted AS (
-                INSERT INTO assessments (assessment_id, trace_id, span_id, assessment_name, scorer_name, window_start_ns,
-                    config_version, source_type, outcome, value, rationale, error_code, late, document,
-                    judge_latency_ms, judge_input_tokens, judge_output_tokens)
-                SELECT assessment_id, trace_id, span_id, assessment_name, scorer_name, $1, $2,
-                    source_type, outcome, value, rationale, error_code, late, document,
-                    judge_latency_ms, judge_input_tokens, judge_output_tokens
-                FROM stage_assessments
+                INSERT INTO assessments (\(columns))
+                SELECT \(columns) FROM stage_assessments
                 ON CONFLICT (assessment_id) DO NOTHING
                 RETURNING assessment_id, trace_id, document
             )
             INSERT INTO outbox (message_key, schema_name, payload)
             SELECT trace_id, 'assessment/v1', document FROM inserted ORDER BY assessment_id
-            """,
-            [.text(String(windowStartNanos)), .text(String(configVersion))])
+            """)
     }
 
     private func addDelta(_ delta: SummaryDelta, scorer: String, window: ClaimedWindow, on connection: PostgresConnection) throws {
