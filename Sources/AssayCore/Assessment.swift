@@ -158,8 +158,10 @@ public struct Assessment: Sendable, Equatable {
             "source_type": .string(source.sourceType.rawValue),
             "source_id": .string(source.sourceID),
         ])
-        object["create_time"] = .string(TimeFormatting.rfc3339(millis: createTimeMillis))
-        object["last_update_time"] = .string(TimeFormatting.rfc3339(millis: lastUpdateTimeMillis))
+        let created = TimeFormatting.rfc3339(millis: createTimeMillis)
+        object["create_time"] = .string(created)
+        // Usually the same instant (a new assessment): formatted once.
+        object["last_update_time"] = .string(lastUpdateTimeMillis == createTimeMillis ? created : TimeFormatting.rfc3339(millis: lastUpdateTimeMillis))
         switch feedback {
         case .value(let value):
             object["feedback"] = .object(["value": value.json()])

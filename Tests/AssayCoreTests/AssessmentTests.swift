@@ -30,6 +30,15 @@ func sampleAssessment(
 
 @Suite("Assessments (invariant 7)")
 struct AssessmentTests {
+    @Test("create and last-update times: each instant written as itself, also when they differ")
+    func updateTimeWrittenApart() throws {
+        var assessment = sampleAssessment()
+        assessment.lastUpdateTimeMillis += 1_000
+        guard case .object(let object) = assessment.json() else { throw AssessmentDecodingError(path: "", message: "not an object") }
+        #expect(object["create_time"] == .string("2026-02-03T13:00:53.476Z"))
+        #expect(object["last_update_time"] == .string("2026-02-03T13:00:54.476Z"))
+    }
+
     /// Expected ids from Python: uuid.uuid5(uuid.UUID("d722b8c3-cd4b-4332-9554-7d676c8ae792"), name).
     @Test func idsMatchPythonUUID5() {
         #expect(Assessment.idNamespace == "d722b8c3-cd4b-4332-9554-7d676c8ae792")
