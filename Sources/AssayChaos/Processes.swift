@@ -68,7 +68,7 @@ final class Child: @unchecked Sendable {
 
     /// Waits for the exit, whichever of Foundation or ``reapIfExited()`` sees it.
     private func waitForExit() {
-        while process.isRunning && reapIfExited() == nil { usleep(20_000) }
+        while isRunning { usleep(20_000) }
     }
 
     func kill() {
