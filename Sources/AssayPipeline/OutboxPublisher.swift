@@ -97,7 +97,7 @@ public final class OutboxPublisher: Service, Sendable {
         }
     }
 
-    /// Publishes one batch; returns how many messages it held.
+    /// Publishes one batch; returns how many messages it took (sent, or unsendable).
     func publishBatch(_ producer: KafkaProducer) async throws -> Int {
         let store = self.store
         let topic = configuration.topic
@@ -105,7 +105,7 @@ public final class OutboxPublisher: Service, Sendable {
         let timeout = configuration.deliveryTimeout
         let crash = configuration.crashAfterPublishBeforeMark
         let logger = self.logger
-        let count = try await pool.withConnection { connection in
+        let batch = try await pool.withConnection { connection in
             try store.publishPending(limit: limit, on: connection) { messages in
                 _ = try producer.sendAndWait(messages.map { message in
                     ProducerMessage(topic: topic, key: Array(message.key.utf8), value: Array(message.payload.utf8), headers: [
@@ -119,10 +119,16 @@ public final class OutboxPublisher: Service, Sendable {
                 }
             }
         }
+        if !batch.unsendable.isEmpty {
+            logger.error("outbox messages of deleted assessments marked published without sending", metadata: [
+                "outbox.ids": "\(batch.unsendable)",
+            ])
+        }
+        let count = batch.published
         if count > 0 {
             published.withLock { $0 += count }
             configuration.metrics.outboxPublished(count: count)
         }
-        return count
+        return count + batch.unsendable.count
     }
 }

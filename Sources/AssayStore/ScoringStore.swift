@@ -103,6 +103,17 @@ public struct OutboxMessage: Sendable, Equatable {
     public var payload: String
 }
 
+/// What one ``ScoringStore/publishPending(limit:on:publish:)`` did.
+public struct OutboxBatch: Sendable, Equatable {
+    /// Messages sent and marked published.
+    public var published = 0
+    /// Assessment messages whose assessment no longer exists (deleted by hand): marked
+    /// published without being sent.
+    public var unsendable: [Int64] = []
+
+    public init() {}
+}
+
 /// Errors of the scoring store.
 public enum ScoringStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Another replica took the window over (our lease expired); this replica's work on it
@@ -398,8 +409,8 @@ public struct ScoringStore: Sendable {
             _ = try connection.copyFrom(copyAssessments) { writer in
                 for row in rows { try writer.writeRow(row.values(windowStart: window, configVersion: version)) }
             }
-            _ = try connection.copyFrom("COPY outbox (message_key, schema_name, payload) FROM STDIN") { writer in
-                for row in rows { try writer.writeRow([row.traceID, "assessment/v1", row.document]) }
+            _ = try connection.copyFrom("COPY outbox (message_key, schema_name, assessment_id) FROM STDIN") { writer in
+                for row in rows { try writer.writeRow([row.traceID, "assessment/v1", row.item.assessment.assessmentID]) }
             }
             try connection.executeScript("RELEASE SAVEPOINT copy_new_assessments")
             return rows.count
@@ -485,10 +496,10 @@ public struct ScoringStore: Sendable {
                 INSERT INTO assessments (\(columns))
                 SELECT \(columns) FROM stage_assessments
                 ON CONFLICT (assessment_id) DO NOTHING
-                RETURNING assessment_id, trace_id, document
+                RETURNING assessment_id, trace_id
             )
-            INSERT INTO outbox (message_key, schema_name, payload)
-            SELECT trace_id, 'assessment/v1', document FROM inserted ORDER BY assessment_id
+            INSERT INTO outbox (message_key, schema_name, assessment_id)
+            SELECT trace_id, 'assessment/v1', assessment_id FROM inserted ORDER BY assessment_id
             """)
     }
 
@@ -579,19 +590,36 @@ public struct ScoringStore: Sendable {
     /// Publishes up to `limit` unpublished messages in id order and marks them published, in
     /// one transaction: the rows stay locked (other replicas skip them) until `publish`
     /// returns, and a crash before the commit publishes them again, with the same bytes.
-    public func publishPending(limit: Int, on connection: PostgresConnection, publish: ([OutboxMessage]) throws -> Void) throws -> Int {
+    ///
+    /// An assessment's message is its stored document (schema version 13). If that assessment
+    /// was deleted by hand there is nothing to send: such a message is marked published
+    /// without being sent, so it cannot hold up the others, and its id is returned in
+    /// ``OutboxBatch/unsendable`` for the caller to report.
+    public func publishPending(limit: Int, on connection: PostgresConnection, publish: ([OutboxMessage]) throws -> Void) throws -> OutboxBatch {
         try connection.transaction { connection in
-            let messages = try connection.query(
+            let rows = try connection.query(
                 """
-                SELECT id, message_key, schema_name, payload FROM outbox
-                WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-                """, [.text(String(limit))]
-            ).map { OutboxMessage(id: try $0.int64(0), key: try $0.string(1), schemaName: try $0.string(2), payload: try $0.string(3)) }
-            guard !messages.isEmpty else { return 0 }
-            try publish(messages)
+                SELECT o.id, o.message_key, o.schema_name, coalesce(o.payload, a.document) FROM outbox o
+                LEFT JOIN assessments a ON a.assessment_id = o.assessment_id
+                WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
+                """, [.text(String(limit))])
+            var messages: [OutboxMessage] = []
+            var batch = OutboxBatch()
+            messages.reserveCapacity(rows.count)
+            for row in rows {
+                let id = try row.int64(0)
+                guard let payload = try row.optionalString(3) else {
+                    batch.unsendable.append(id)
+                    continue
+                }
+                messages.append(OutboxMessage(id: id, key: try row.string(1), schemaName: try row.string(2), payload: payload))
+            }
+            guard !rows.isEmpty else { return batch }
+            if !messages.isEmpty { try publish(messages) }
             _ = try connection.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                                       [.text(PostgresArray.integers(messages.map(\.id)))])
-            return messages.count
+                                       [.text(PostgresArray.integers(messages.map(\.id) + batch.unsendable))])
+            batch.published = messages.count
+            return batch
         }
     }
 

@@ -37,7 +37,7 @@ struct AssessmentInsertTests {
                 #expect(try row.int64(3) == 1)
                 assessments[try row.string(0)] = try row.string(1)
             }
-            let outbox = try connection.query("SELECT message_key, payload FROM outbox WHERE schema_name = 'assessment/v1' ORDER BY id")
+            let outbox = try connection.query("SELECT message_key, payload FROM outbox_messages WHERE schema_name = 'assessment/v1' ORDER BY id")
                 .map { (key: try $0.string(0), payload: try $0.string(1)) }
             return (assessments, outbox)
         }
@@ -77,6 +77,50 @@ struct AssessmentInsertTests {
             #expect(Set(outbox.map(\.key)).count == 15, "each trace's assessment queued once")
             let secondIDs = (10..<15).map { Assessment.id(traceID: "t\($0)", spanID: nil, name: "safety", configVersion: 1) }.sorted()
             #expect(outbox.suffix(5).map { try? Assessment(json: JSONParser().parse($0.payload)).assessmentID } == secondIDs)
+        }
+    }
+
+    @Test("an assessment's message holds no copy of the document, only the assessment's id")
+    func messagesReferenceAssessments() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let items = (0..<8).map { Self.assessment(trace: "t\($0)", name: "relevance", value: .yes) }
+            _ = try await Self.insert(items, env: env)
+            let rows = try await env.pool.withConnection { connection in
+                try connection.query("SELECT assessment_id::text, payload IS NULL FROM outbox WHERE schema_name = 'assessment/v1' ORDER BY id")
+                    .map { (id: try $0.optionalString(0), withoutPayload: try $0.bool(1)) }
+            }
+            #expect(rows.map(\.id) == items.map(\.assessment.assessmentID).sorted())
+            #expect(rows.allSatisfy { $0.withoutPayload })
+        }
+    }
+
+    @Test("publishing sends each stored document byte for byte in id order; a message of a deleted assessment is marked, not sent, and reported")
+    func publishingReadsStoredDocuments() async throws {
+        try await Environment.with(partitions: 1) { env in
+            // A message queued before schema version 13 carries its payload; it goes out as it is.
+            try await env.pool.withConnection {
+                _ = try $0.execute("INSERT INTO outbox (message_key, schema_name, payload) VALUES ('legacy', 'assessment/v1', '{\"legacy\":true}')")
+            }
+            let items = (0..<6).map { Self.assessment(trace: "t\($0)", name: "safety", value: $0 % 2 == 0 ? .yes : .no) }
+            _ = try await Self.insert(items, env: env)
+            let deleted = items[2].assessment.assessmentID
+            try await env.pool.withConnection { _ = try $0.execute("DELETE FROM assessments WHERE assessment_id = $1::uuid", [.text(deleted)]) }
+
+            let store = ScoringStore()
+            let (batch, sent) = try await env.pool.withConnection { connection in
+                var sent: [OutboxMessage] = []
+                let batch = try store.publishPending(limit: 100, on: connection) { sent += $0 }
+                return (batch, sent)
+            }
+            let expected = items.filter { $0.assessment.assessmentID != deleted }.sorted { $0.assessment.assessmentID < $1.assessment.assessmentID }
+            #expect(sent.map(\.payload) == [#"{"legacy":true}"#] + expected.map { $0.assessment.json().serialized() })
+            #expect(sent.map(\.key) == ["legacy"] + expected.map(\.assessment.traceID))
+            #expect(batch.published == 6)
+            #expect(batch.unsendable.count == 1)
+            let unpublished = try await env.pool.withConnection { try $0.query("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0].int(0) }
+            #expect(unpublished == 0, "the unsendable message does not hold up the outbox")
+            let again = try await env.pool.withConnection { try store.publishPending(limit: 100, on: $0) { _ in Issue.record("nothing left to send") } }
+            #expect(again == OutboxBatch())
         }
     }
 }

@@ -356,7 +356,7 @@ struct MonitorNotificationTests {
             }
             #expect(rows == [#"t1="yes""#, #"t2="no""#, #"t3="yes""#, #"t4="yes""#, #"t5="yes""#], "t1 keeps its first value")
             let queued = try await env.pool.withConnection { connection in
-                try connection.query("SELECT message_key, schema_name, payload FROM outbox ORDER BY id").map { (try $0.string(0), try $0.string(1), try $0.string(2)) }
+                try connection.query("SELECT message_key, schema_name, payload FROM outbox_messages ORDER BY id").map { (try $0.string(0), try $0.string(1), try $0.string(2)) }
             }
             #expect(queued.map(\.0).sorted() == ["t1", "t2", "t3", "t4", "t5"], "each new assessment queued once")
             #expect(queued.allSatisfy { $0.1 == "assessment/v1" })
