@@ -48,6 +48,14 @@ public struct ScoringConfiguration: Sendable {
     public var scoreOpenWindows = true
     /// Chunks one pass over an open window takes before it looks for closable windows again.
     public var openWindowChunksPerPass = 8
+    /// Slices (ranges of ρ) a new window is divided into, so that several replicas score it
+    /// at once, each leasing about an equal share (``ScoringSlices``). A window whose monitor
+    /// caps a scorer (`max_per_window`) has one. 1 to 64.
+    public var scoringSlices = 8
+    /// A replica counts as scoring, for the share of slices each takes, this long after its
+    /// last heartbeat (one per round, at most every ``heartbeatInterval``).
+    public var replicaActivity: Duration = .seconds(10)
+    public var heartbeatInterval: Duration = .seconds(2)
 
     public init(owner: String) {
         self.owner = owner
@@ -95,6 +103,7 @@ public final class ScoringService: Service, Sendable {
     private let versionCache = Mutex([MonitorVersion]())
     private let wakeup = Wakeup()
     private let monitorStore: MonitorStore
+    private let lastHeartbeat = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(configuration: ScoringConfiguration, pool: PostgresPool, logger: Logger) {
         self.configuration = configuration
@@ -144,6 +153,29 @@ public final class ScoringService: Service, Sendable {
                 await wakeup.wait(timeout: configuration.tick)
             }
         }
+        // The others take this replica's share of the slices at once.
+        let store = self.store
+        let owner = configuration.owner
+        try? await pool.withConnection { try store.leaveScoringReplicas(owner: owner, on: $0) }
+    }
+
+    /// Records that this replica is scoring, at most every ``ScoringConfiguration/heartbeatInterval``.
+    private func heartbeat() async throws {
+        let now = ContinuousClock.now
+        let due = lastHeartbeat.withLock { last in
+            guard last.map({ $0.duration(to: now) < configuration.heartbeatInterval }) != true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let store = self.store
+        let owner = configuration.owner
+        try await pool.withConnection { try store.heartbeat(owner: owner, on: $0) }
+    }
+
+    /// How many slices a new window under `config` gets.
+    func sliceCount(for config: MonitorConfig) -> Int {
+        config.scorers.allSatisfy({ $0.maxPerWindow == nil }) ? configuration.scoringSlices : 1
     }
 
     /// The monitor versions, oldest first; re-read only when a newer version exists.
@@ -179,6 +211,7 @@ public final class ScoringService: Service, Sendable {
         }
         statistics.withLock { $0.configVersion = latest.version }
         configuration.metrics.configVersion(latest.version)
+        try await heartbeat()
         let progress = try await pool.withConnection { try store.partitionProgress(on: $0) }
         guard let watermark = Self.watermark(progress.partitions, now: progress.nowNanos, idleTimeoutNanos: configuration.idleTimeout.nanoseconds) else {
             return (false, latest.config.paused ? "monitor '\(latest.config.name)' is paused: storing every trace, scoring nothing" : nil)
@@ -196,19 +229,24 @@ public final class ScoringService: Service, Sendable {
             let closableBy = min(watermark &- spec.allowedLatenessNanos, until)
             let starts = try await pool.withConnection { try store.windowsNeedingWork(widthNanos: spec.widthNanos, from: from, endingBy: closableBy, on: $0) }
             guard !starts.isEmpty else { continue }
-            try await pool.withConnection { try store.closeWindows(starts, widthNanos: spec.widthNanos, configVersion: version.version, on: $0) }
+            let slices = sliceCount(for: version.config)
+            try await pool.withConnection { try store.closeWindows(starts, widthNanos: spec.widthNanos, configVersion: version.version, slices: slices, on: $0) }
             candidates += starts.map { ($0, version) }
         }
         var worked = false
         for candidate in candidates.sorted(by: { $0.start < $1.start }) {
             if Task.isShuttingDownGracefully { break }
-            let owner = configuration.owner
-            let lease = configuration.leaseSeconds
-            guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: candidate.start, owner: owner, leaseSeconds: lease, on: $0) }) else {
-                continue  // another replica is on it
+            var pass = WindowPass()
+            try await scoreSlices(ofWindow: candidate.start, chunkBudget: nil, pass: &pass)
+            if pass.handled > 0 {
+                statistics.withLock {
+                    $0.tracesHandled += pass.handled
+                    $0.assessmentsProduced += pass.produced
+                }
             }
-            try await process(window)
-            worked = true
+            if try await finish(windowStartNanos: candidate.start, pass: pass) || pass.handled > 0 {
+                worked = true
+            }
         }
         if configuration.scoreOpenWindows && !Task.isShuttingDownGracefully,
            try await scoreOpenWindows(of: latest, watermark: watermark, nowNanos: progress.nowNanos) > 0 {
@@ -238,19 +276,21 @@ public final class ScoringService: Service, Sendable {
         for start in starts {
             if Task.isShuttingDownGracefully { break }
             let version = latest.version
-            guard try await pool.withConnection({ try store.openWindow(startNanos: start, widthNanos: width, configVersion: version, on: $0) }) else { continue }
-            let owner = configuration.owner
-            let lease = configuration.leaseSeconds
-            guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
-                continue  // another replica is on it
-            }
-            do {
-                handled += try await process(window)
-            } catch {
-                // Hand the window back rather than hold it until the lease expires: its close
-                // may be due any moment, and any replica can take it from here.
-                try? await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
-                throw error
+            let slices = sliceCount(for: latest.config)
+            guard try await pool.withConnection({ try store.openWindow(startNanos: start, widthNanos: width, configVersion: version, slices: slices, on: $0) }) else { continue }
+            var pass = WindowPass()
+            try await scoreSlices(ofWindow: start, chunkBudget: configuration.openWindowChunksPerPass, pass: &pass)
+            handled += pass.handled
+            if pass.handled > 0 {
+                statistics.withLock {
+                    $0.openWindowPasses += 1
+                    $0.tracesHandledWhileOpen += pass.handled
+                    $0.assessmentsProduced += pass.produced
+                }
+                logger.debug("open window: traces scored ahead of its close", metadata: [
+                    "window.start": "\(TimeFormatting.rfc3339(nanos: start, fraction: .shortestExact))",
+                    "config.version": "\(version)", "traces": "\(pass.handled)", "assessments": "\(pass.produced)",
+                ])
             }
         }
         return handled
@@ -263,13 +303,53 @@ public final class ScoringService: Service, Sendable {
 
     // MARK: - One window
 
-    /// One pass over a window; returns the traces it handled. A closed window's pass handles
-    /// every trace left and publishes the summaries (``ScoringStore/finishWindow``). An open
-    /// window's pass takes up to ``ScoringConfiguration/openWindowChunksPerPass`` chunks of
-    /// the traces stored so far, leaves OTLP traces (more of their spans may still arrive)
-    /// and hands the lease back; its summaries wait for the close.
-    @discardableResult
-    private func process(_ window: ClaimedWindow) async throws -> Int {
+    /// What this replica did for one window in one round.
+    struct WindowPass {
+        var handled = 0
+        var produced = 0
+        var chunks = 0
+        /// Whether the planner's statistics were refreshed (at most once per round).
+        var statisticsRefreshed = false
+        let started = ContinuousClock.now
+    }
+
+    /// Scores the window's slices this replica can lease, run by run, until every slice was
+    /// visited or leased by another replica (or `chunkBudget` chunks were taken). Each run is
+    /// about this replica's share of the slices (``ScoringSlices/nextRun(unavailable:replicas:preferred:)``):
+    /// alone, one run is the whole window.
+    private func scoreSlices(ofWindow start: Int64, chunkBudget: Int?, pass: inout WindowPass) async throws {
+        let store = self.store
+        let owner = configuration.owner
+        let lease = configuration.leaseSeconds
+        let activity = max(1, Int(configuration.replicaActivity.components.seconds))
+        let preferred = ScoringSlices.preference(of: owner)
+        var visited = Set<Int>()
+        while !Task.isShuttingDownGracefully {
+            if let chunkBudget, pass.chunks >= chunkBudget { break }
+            guard let view = try await pool.withConnection({ try store.sliceView(windowStartNanos: start, owner: owner, activeWithinSeconds: activity, on: $0) }),
+                  !view.windowLeasedByOther else { break }
+            let slices = ScoringSlices(count: view.count, maximumRate: 1)
+            guard let run = slices.nextRun(unavailable: visited.union(view.heldByOthers), replicas: view.replicas, preferred: preferred) else { break }
+            visited.formUnion(run)
+            guard let window = try await pool.withConnection({ try store.claimSlices(run, windowStartNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
+                continue  // another replica took it first
+            }
+            do {
+                try await process(window, chunkBudget: chunkBudget.map { $0 - pass.chunks }, pass: &pass)
+            } catch {
+                // Hand the run back rather than hold it until the lease expires: any replica
+                // can take it from here.
+                try? await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+                throw error
+            }
+            try await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+        }
+    }
+
+    /// Scores the traces of the leased run of slices not yet handled (of an open window: up
+    /// to `chunkBudget` chunks of the traces stored so far, leaving OTLP traces, which may
+    /// still get spans). The caller hands the lease back.
+    private func process(_ window: ClaimedWindow, chunkBudget: Int?, pass: inout WindowPass) async throws {
         let store = self.store
         let monitorStore = self.monitorStore
         let version = window.configVersion
@@ -277,41 +357,41 @@ public final class ScoringService: Service, Sendable {
             throw ScoringStoreError.invalidStoredConfig(version: version, reason: "version not found")
         }
         if stored.config.paused {
-            guard !window.isOpen else {
-                let owner = configuration.owner
-                try await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
-                return 0
-            }
-            try await skipPausedWindow(window)
-            return 0
+            // Nothing is scored; a closed window's traces are marked handled (so they do not
+            // linger as work), and `assay backfill` can score them later.
+            guard !window.isOpen else { return }
+            try await markHandled(window)
+            return
         }
         let scorers = try scorers(for: stored)
         let chunkScorer = ChunkScorer(config: stored.config, configVersion: version, windowStartNanos: window.startNanos,
                                       scorers: scorers, concurrency: configuration.concurrency)
         let maximumRate = chunkScorer.plan.maximumRate
+        var window = window
+        if let run = window.slices {
+            window.rhoRange = ScoringSlices(count: window.sliceCount, maximumRate: maximumRate).rhoRange(of: run)
+        }
         // The first pass at a close refreshes the planner's statistics when a full chunk shows
         // much is left; a window scored while open usually has little left, and ANALYZE costs
         // the same whatever is left.
-        var statisticsRefreshed = window.wasScored || window.isOpen
-        var selected = try await pool.withConnection { try store.selectedCounts(of: window, on: $0) }
-        var handled = 0
-        var produced = 0
-        let started = ContinuousClock.now
+        if window.wasScored || window.isOpen { pass.statisticsRefreshed = true }
+        var selected = try await pool.withConnection { [window] in try store.selectedCounts(of: window, on: $0) }
 
         // Chunks are scored in order (max_per_window counts carry over), and each chunk's commit
         // runs while the next chunk is loaded and scored: PostgreSQL and the scorers overlap.
         // Commits stay in order, one at a time, each checking the lease.
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
+        let leased = window
         var cursor: (rho: Double, traceID: String)?
         var sweeping = false
         var inFlight: Task<Void, Error>?  // on an error below, a commit in flight still completes (it is safe alone)
         var chunks = 0
         while !Task.isShuttingDownGracefully {
-            if window.isOpen && chunks >= configuration.openWindowChunksPerPass { break }
+            if let chunkBudget, chunks >= chunkBudget { break }
             let limit = configuration.chunkSize
             let after = cursor
-            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, after: after, excludingOTLP: window.isOpen, limit: limit, on: $0) }
+            let rows = try await pool.withConnection { try store.unhandledTraces(of: leased, after: after, excludingOTLP: leased.isOpen, limit: limit, on: $0) }
             if rows.isEmpty {
                 // An open window is visited again on the next round; no sweep.
                 guard cursor != nil, !window.isOpen else { break }
@@ -323,8 +403,8 @@ public final class ScoringService: Service, Sendable {
                 sweeping = true
                 continue
             }
-            if !statisticsRefreshed && rows.count == limit {
-                statisticsRefreshed = true
+            if !pass.statisticsRefreshed && rows.count == limit {
+                pass.statisticsRefreshed = true
                 do {
                     try await pool.withConnection { try store.refreshTraceStatistics(on: $0) }
                 } catch {
@@ -347,7 +427,7 @@ public final class ScoringService: Service, Sendable {
 
             try await inFlight?.value
             inFlight = Task { [self] in
-                try await pool.withConnection { try store.commitChunk(chunk, window: window, owner: owner, leaseSeconds: lease, on: $0) }
+                try await pool.withConnection { try store.commitChunk(chunk, window: leased, owner: owner, leaseSeconds: lease, on: $0) }
                 let committed = chunksCommitted.withLock { $0 += 1; return $0 }
                 if let crashAfter = configuration.crashAfterChunks, committed >= crashAfter {
                     logger.critical("fault injection: crashing in the middle of a window")
@@ -355,42 +435,82 @@ public final class ScoringService: Service, Sendable {
                 }
                 Self.countAssessments(chunk.assessments, metrics: configuration.metrics)
             }
-            handled += rows.count
-            produced += chunk.assessments.count
+            pass.handled += rows.count
+            pass.produced += chunk.assessments.count
+            pass.chunks += 1
             chunks += 1
         }
         try await inFlight?.value
-        inFlight = nil
-        guard !Task.isShuttingDownGracefully else {
-            // Hand the window back so another replica resumes it now, not when the lease expires.
-            do {
-                try await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
-                logger.info("window handed back on shutdown", metadata: ["window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))"])
-            } catch {
-                logger.info("could not hand the window back; its lease expires instead", metadata: ["error": "\(error)"])
-            }
-            return handled
+        if Task.isShuttingDownGracefully {
+            logger.info("window slices handed back on shutdown", metadata: [
+                "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))",
+                "slices": "\(window.slices.map { "\($0.lowerBound)...\($0.upperBound)" } ?? "all")",
+            ])
         }
-        if window.isOpen {
+    }
+
+    /// Marks the leased run's traces handled without scoring them (a closed window under a
+    /// paused monitor version).
+    private func markHandled(_ window: ClaimedWindow) async throws {
+        let store = self.store
+        let owner = configuration.owner
+        let lease = configuration.leaseSeconds
+        let limit = configuration.chunkSize
+        var window = window
+        if let run = window.slices {
+            // The run's bounds do not depend on the rate here: every trace is only marked.
+            window.rhoRange = ScoringSlices(count: window.sliceCount, maximumRate: 1).rhoRange(of: run)
+        }
+        let leased = window
+        while !Task.isShuttingDownGracefully {
+            let rows = try await pool.withConnection { try store.unhandledTraces(of: leased, limit: limit, on: $0) }
+            if rows.isEmpty { break }
+            var chunk = ChunkResult()
+            chunk.handledTraces = rows.map { (traceID: $0.traceID, late: $0.late) }
+            let toCommit = chunk
+            try await pool.withConnection { try store.commitChunk(toCommit, window: leased, owner: owner, leaseSeconds: lease, on: $0) }
+        }
+    }
+
+    /// Finishes a closed window when nothing is left to do in it: no slice leased by another
+    /// replica and no trace left. Publishes every summary that changed (``ScoringStore/finishWindow``)
+    /// and marks the window scored (or paused). Returns whether it did.
+    private func finish(windowStartNanos start: Int64, pass: WindowPass) async throws -> Bool {
+        guard !Task.isShuttingDownGracefully else { return false }
+        let store = self.store
+        let monitorStore = self.monitorStore
+        let owner = configuration.owner
+        let lease = configuration.leaseSeconds
+        guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
+            return false  // another replica is finishing it
+        }
+        let finishable: Bool
+        do {
+            finishable = try await pool.withConnection { try !window.isOpen && store.canFinish(window, owner: owner, on: $0) }
+        } catch {
+            try? await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+            throw error
+        }
+        guard finishable else {
+            // Others still score slices of it; the last of them finishes it.
             try await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
-            statistics.withLock {
-                $0.openWindowPasses += 1
-                $0.tracesHandledWhileOpen += handled
-                $0.assessmentsProduced += produced
-            }
-            if handled > 0 {
-                logger.debug("open window: traces scored ahead of its close", metadata: [
-                    "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))",
-                    "config.version": "\(version)", "traces": "\(handled)", "assessments": "\(produced)",
-                ])
-            }
-            return handled
+            return false
+        }
+        let version = window.configVersion
+        guard let stored = try await pool.withConnection({ try monitorStore.version(version, on: $0) }) else {
+            try? await pool.withConnection { try store.releaseLease(window, owner: owner, on: $0) }
+            throw ScoringStoreError.invalidStoredConfig(version: version, reason: "version not found")
+        }
+        if stored.config.paused {
+            _ = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, paused: true, on: $0) }
+            logger.info("window closed while the monitor was paused: traces stored, nothing scored", metadata: [
+                "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))", "config.version": "\(version)",
+            ])
+            return true
         }
         let summaries = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, on: $0) }
         statistics.withLock {
             if window.wasScored { $0.lateWindowPasses += 1 } else { $0.windowsScored += 1 }
-            $0.tracesHandled += handled
-            $0.assessmentsProduced += produced
             $0.summariesPublished += summaries.count
         }
         if !window.wasScored { configuration.metrics.windowClosed() }
@@ -399,32 +519,10 @@ public final class ScoringService: Service, Sendable {
         if alerts > 0 { statistics.withLock { $0.regressionAlerts += alerts } }
         logger.info(window.wasScored ? "late traces scored" : "window scored", metadata: [
             "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))",
-            "config.version": "\(version)", "traces": "\(handled)", "assessments": "\(produced)",
-            "seconds": "\(started.duration(to: .now))",
+            "config.version": "\(version)", "traces": "\(pass.handled)", "assessments": "\(pass.produced)",
+            "seconds": "\(pass.started.duration(to: .now))",
         ])
-        return handled
-    }
-
-    /// A window closed under a paused version: its traces are marked handled (so they do not
-    /// linger as work) and nothing is scored; `assay backfill` can score them later.
-    private func skipPausedWindow(_ window: ClaimedWindow) async throws {
-        let store = self.store
-        let owner = configuration.owner
-        let lease = configuration.leaseSeconds
-        let limit = configuration.chunkSize
-        while !Task.isShuttingDownGracefully {
-            let rows = try await pool.withConnection { try store.unhandledTraces(of: window, limit: limit, on: $0) }
-            if rows.isEmpty { break }
-            var chunk = ChunkResult()
-            chunk.handledTraces = rows.map { (traceID: $0.traceID, late: $0.late) }
-            let toCommit = chunk
-            try await pool.withConnection { try store.commitChunk(toCommit, window: window, owner: owner, leaseSeconds: lease, on: $0) }
-        }
-        guard !Task.isShuttingDownGracefully else { return }
-        _ = try await pool.withConnection { try store.finishWindow(window, owner: owner, leaseSeconds: lease, paused: true, on: $0) }
-        logger.info("window closed while the monitor was paused: traces stored, nothing scored", metadata: [
-            "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))", "config.version": "\(window.configVersion)",
-        ])
+        return true
     }
 
     private func scorers(for stored: MonitorVersion) throws -> [any Scorer] {

@@ -7,7 +7,8 @@ public struct StoredMonitorConfig: Sendable, Equatable {
     public var config: MonitorConfig
 }
 
-/// A window this replica holds the lease of.
+/// A window this replica holds a lease of: a run of its slices (scoring), or the window's own
+/// lease (finishing it).
 public struct ClaimedWindow: Sendable, Equatable {
     public var startNanos: Int64
     public var endNanos: Int64
@@ -20,6 +21,34 @@ public struct ClaimedWindow: Sendable, Equatable {
     /// Whether the window was still open when claimed: it is being scored ahead of its
     /// close, and its pass neither publishes summaries nor changes its state.
     public var isOpen: Bool = false
+    /// The run of slices (``ScoringSlices``) this replica leases, or nil when it holds the
+    /// window's own lease.
+    public var slices: ClosedRange<Int>?
+    /// How many slices the window has.
+    public var sliceCount: Int = 1
+    /// The ρ of the traces this lease covers: the run's range, set by the scorer from the
+    /// window's monitor version; every ρ under the window's own lease.
+    public var rhoRange: RhoRange = .all
+}
+
+/// Who scores a window's slices right now, as one replica sees it.
+public struct SliceView: Sendable, Equatable {
+    /// The window's slice count.
+    public var count: Int
+    /// Slices leased by other replicas, with leases not yet expired.
+    public var heldByOthers: Set<Int>
+    /// Replicas scoring now (this one included), for the share each takes.
+    public var replicas: Int
+    /// Whether another replica holds the window's own lease (it is finishing the window, or
+    /// runs a version of Assay before slices): no slice can be leased meanwhile.
+    public var windowLeasedByOther: Bool
+
+    public init(count: Int, heldByOthers: Set<Int>, replicas: Int, windowLeasedByOther: Bool) {
+        self.count = count
+        self.heldByOthers = heldByOthers
+        self.replicas = replicas
+        self.windowLeasedByOther = windowLeasedByOther
+    }
 }
 
 /// How one scorer's outcomes in a chunk change its window summary.
@@ -132,11 +161,13 @@ public enum ScoringStoreError: Error, Sendable, Equatable, CustomStringConvertib
 
 /// Windows, assessments, summaries and the outbox, in PostgreSQL.
 ///
-/// A window is processed by whichever replica holds its lease (`windows.lease_owner`). Its
-/// traces are handled in chunks; each chunk's assessments, the `scored_at` marks of its
-/// traces and its summary deltas commit together, after checking the lease is still ours,
-/// so a crash or a lost lease never counts a trace twice, and assessment ids make the
-/// inserts idempotent besides.
+/// A window's traces are scored by the replicas holding leases of its slices
+/// (`window_slice_leases`, see ``ScoringSlices``), several at once; the window is finished
+/// (summaries published) by the holder of its own lease (`windows.lease_owner`). Traces are
+/// handled in chunks; each chunk's assessments, the `scored_at` marks of its traces and its
+/// summary deltas commit together, after checking the lease is still ours, so a crash or a
+/// lost lease never counts a trace twice, and assessment ids make the inserts idempotent
+/// besides.
 public struct ScoringStore: Sendable {
     public let tracesTopic: String
 
@@ -232,32 +263,128 @@ public struct ScoringStore: Sendable {
         return value - remainder
     }
 
-    /// Records these windows as closed under `configVersion` (existing rows keep theirs; an
-    /// open window's row becomes closed, now).
-    public func closeWindows(_ starts: [Int64], widthNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws {
+    /// Records these windows as closed under `configVersion` with `slices` slices (existing
+    /// rows keep both; an open window's row becomes closed, now).
+    public func closeWindows(_ starts: [Int64], widthNanos: Int64, configVersion: Int64, slices: Int = 1, on connection: PostgresConnection) throws {
         guard !starts.isEmpty else { return }
         _ = try connection.execute(
             """
-            INSERT INTO windows (window_start_ns, window_end_ns, config_version)
-            SELECT s, s + $2, $3 FROM unnest($1::bigint[]) AS t(s)
+            INSERT INTO windows (window_start_ns, window_end_ns, config_version, scoring_slices)
+            SELECT s, s + $2, $3, $4 FROM unnest($1::bigint[]) AS t(s)
             ON CONFLICT (window_start_ns) DO UPDATE SET state = 'closed', closed_at = now() WHERE windows.state = 'open'
             """,
-            [.text(PostgresArray.integers(starts)), .text(String(widthNanos)), .text(String(configVersion))])
+            [.text(PostgresArray.integers(starts)), .text(String(widthNanos)), .text(String(configVersion)),
+             .text(String(ScoringSlices(count: slices, maximumRate: 1).count))])
     }
 
-    /// Takes the lease of a window unless another live replica holds it.
+    /// Takes the window's own lease unless another live replica holds it (to finish the
+    /// window; see ``canFinish(_:owner:on:)``).
     public func claimWindow(startNanos: Int64, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws -> ClaimedWindow? {
         let rows = try connection.query(
             """
             UPDATE windows SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)
             WHERE window_start_ns = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)
             RETURNING window_start_ns, window_end_ns, config_version,
-                      (extract(epoch FROM closed_at) * 1000000)::bigint, state IN ('scored', 'paused'), state = 'open'
+                      (extract(epoch FROM closed_at) * 1000000)::bigint, state IN ('scored', 'paused'), state = 'open', scoring_slices
             """,
             [.text(String(startNanos)), .text(owner), .text(String(leaseSeconds))])
         guard let row = rows.first else { return nil }
         return ClaimedWindow(startNanos: try row.int64(0), endNanos: try row.int64(1), configVersion: try row.int64(2),
-                             closedAtMicros: try row.optionalInt64(3) ?? Int64.max, wasScored: try row.bool(4), isOpen: try row.bool(5))
+                             closedAtMicros: try row.optionalInt64(3) ?? Int64.max, wasScored: try row.bool(4), isOpen: try row.bool(5),
+                             sliceCount: try row.int(6))
+    }
+
+    // MARK: - Slices
+
+    /// Records that this replica is scoring, now (``activeReplicas``).
+    public func heartbeat(owner: String, on connection: PostgresConnection) throws {
+        _ = try connection.execute(
+            "INSERT INTO scoring_replicas (owner, seen_at) VALUES ($1, now()) ON CONFLICT (owner) DO UPDATE SET seen_at = now()",
+            [.text(owner)])
+    }
+
+    /// Removes this replica from the scoring replicas (on shutdown), so the others take its
+    /// share at once.
+    public func leaveScoringReplicas(owner: String, on connection: PostgresConnection) throws {
+        _ = try connection.execute("DELETE FROM scoring_replicas WHERE owner = $1", [.text(owner)])
+    }
+
+    /// The window's slices as `owner` sees them now; nil when the window has no row. Replicas
+    /// count as scoring when they recorded a heartbeat within `activeWithinSeconds`.
+    public func sliceView(windowStartNanos: Int64, owner: String, activeWithinSeconds: Int, on connection: PostgresConnection) throws -> SliceView? {
+        let rows = try connection.query(
+            """
+            SELECT w.scoring_slices,
+                   (SELECT string_agg(l.slice::text, ',') FROM window_slice_leases l
+                    WHERE l.window_start_ns = w.window_start_ns AND l.lease_until >= now() AND l.lease_owner <> $2),
+                   (SELECT count(*) FROM scoring_replicas r WHERE r.seen_at >= now() - make_interval(secs => $3) AND r.owner <> $2) + 1,
+                   coalesce(w.lease_until >= now() AND w.lease_owner <> $2, false)
+            FROM windows w WHERE w.window_start_ns = $1
+            """,
+            [.text(String(windowStartNanos)), .text(owner), .text(String(activeWithinSeconds))])
+        guard let row = rows.first else { return nil }
+        let held = try row.optionalString(1).map { Set($0.split(separator: ",").compactMap { Int($0) }) } ?? []
+        return SliceView(count: try row.int(0), heldByOthers: held, replicas: try row.int(2), windowLeasedByOther: try row.bool(3))
+    }
+
+    /// Leases the slices of `run` that no other live replica holds, unless another replica
+    /// holds the window's own lease, and returns the window with the leased run: the first
+    /// leased slice and those after it without a gap (any others are handed back at once).
+    /// Nil when no slice of the run could be leased.
+    public func claimSlices(_ run: ClosedRange<Int>, windowStartNanos: Int64, owner: String, leaseSeconds: Int,
+                            on connection: PostgresConnection) throws -> ClaimedWindow? {
+        try connection.transaction { connection in
+            // FOR SHARE: a replica taking the window's own lease to finish it waits for this
+            // statement, then sees these slice leases; one that took it first makes `w` empty.
+            let claimed = try connection.query(
+                """
+                WITH w AS (
+                    SELECT window_start_ns FROM windows
+                    WHERE window_start_ns = $1 AND $3 < scoring_slices
+                      AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $4)
+                    FOR SHARE
+                )
+                INSERT INTO window_slice_leases AS l (window_start_ns, slice, lease_owner, lease_until)
+                SELECT w.window_start_ns, s, $4, now() + make_interval(secs => $5) FROM w, generate_series($2::integer, $3::integer) AS s
+                ON CONFLICT (window_start_ns, slice) DO UPDATE SET lease_owner = EXCLUDED.lease_owner, lease_until = EXCLUDED.lease_until
+                WHERE l.lease_until < now() OR l.lease_owner = EXCLUDED.lease_owner
+                RETURNING slice
+                """,
+                [.text(String(windowStartNanos)), .text(String(run.lowerBound)), .text(String(run.upperBound)), .text(owner), .text(String(leaseSeconds))]
+            ).map { try $0.int(0) }.sorted()
+            guard let first = claimed.first else { return nil }
+            var last = first
+            while claimed.contains(last + 1) { last += 1 }
+            let extra = claimed.filter { $0 > last }
+            if !extra.isEmpty {
+                _ = try connection.execute(
+                    "DELETE FROM window_slice_leases WHERE window_start_ns = $1 AND slice = ANY($2::integer[]) AND lease_owner = $3",
+                    [.text(String(windowStartNanos)), .text(PostgresArray.integers(extra.map(Int64.init))), .text(owner)])
+            }
+            let rows = try connection.query(
+                """
+                SELECT window_end_ns, config_version, (extract(epoch FROM closed_at) * 1000000)::bigint,
+                       state IN ('scored', 'paused'), state = 'open', scoring_slices
+                FROM windows WHERE window_start_ns = $1
+                """, [.text(String(windowStartNanos))])
+            guard let row = rows.first else { return nil }
+            return ClaimedWindow(startNanos: windowStartNanos, endNanos: try row.int64(0), configVersion: try row.int64(1),
+                                 closedAtMicros: try row.optionalInt64(2) ?? Int64.max, wasScored: try row.bool(3), isOpen: try row.bool(4),
+                                 slices: first...last, sliceCount: try row.int(5))
+        }
+    }
+
+    /// Whether the window, whose own lease `owner` holds, can be finished: no other replica
+    /// holds a live lease of one of its slices, and no trace of it is left to handle.
+    public func canFinish(_ window: ClaimedWindow, owner: String, on connection: PostgresConnection) throws -> Bool {
+        let busy = try connection.query(
+            "SELECT EXISTS (SELECT 1 FROM window_slice_leases WHERE window_start_ns = $1 AND lease_until >= now() AND lease_owner <> $2)",
+            [.text(String(window.startNanos)), .text(owner)])[0].bool(0)
+        if busy { return false }
+        var whole = window
+        whole.slices = nil
+        whole.rhoRange = .all
+        return try unhandledTraces(of: whole, limit: 1, on: connection).isEmpty
     }
 
     /// Makes sure the window starting at `startNanos` has a row, as an open window under
@@ -266,7 +393,7 @@ public struct ScoringStore: Sendable {
     /// before the window's start: then no update can give the window another version (an
     /// update takes effect after the last window with a row, and takes the same lock).
     /// Returns whether the window has a row in state 'open'.
-    public func openWindow(startNanos: Int64, widthNanos: Int64, configVersion: Int64, on connection: PostgresConnection) throws -> Bool {
+    public func openWindow(startNanos: Int64, widthNanos: Int64, configVersion: Int64, slices: Int = 1, on connection: PostgresConnection) throws -> Bool {
         try connection.transaction { connection in
             try MonitorStore.lockVersions(on: connection)
             let newest = try connection.query("SELECT version, window_ns, effective_from_ns FROM monitor_configs ORDER BY version DESC LIMIT 1")
@@ -275,14 +402,15 @@ public struct ScoringStore: Sendable {
             let state = try connection.query(
                 """
                 WITH inserted AS (
-                    INSERT INTO windows (window_start_ns, window_end_ns, config_version, state, closed_at)
-                    VALUES ($1::bigint, $1::bigint + $2::bigint, $3::bigint, 'open', NULL)
+                    INSERT INTO windows (window_start_ns, window_end_ns, config_version, state, closed_at, scoring_slices)
+                    VALUES ($1::bigint, $1::bigint + $2::bigint, $3::bigint, 'open', NULL, $4::integer)
                     ON CONFLICT (window_start_ns) DO NOTHING
                     RETURNING state
                 )
                 SELECT state FROM inserted UNION ALL SELECT state FROM windows WHERE window_start_ns = $1
                 """,
-                [.text(String(startNanos)), .text(String(widthNanos)), .text(String(configVersion))])
+                [.text(String(startNanos)), .text(String(widthNanos)), .text(String(configVersion)),
+                 .text(String(ScoringSlices(count: slices, maximumRate: 1).count))])
             return try state.first?.string(0) == "open"
         }
     }
@@ -304,8 +432,16 @@ public struct ScoringStore: Sendable {
             conditions += " AND format <> 'otlp'"
         }
         if let cursor {
-            conditions += " AND (rho, trace_id) > ($4::double precision, $5)"
+            conditions += " AND (rho, trace_id) > ($\(parameters.count + 1)::double precision, $\(parameters.count + 2))"
             parameters += [.text(String(cursor.rho)), .text(cursor.traceID)]
+        }
+        if let lower = window.rhoRange.lower {
+            conditions += " AND rho >= $\(parameters.count + 1)::double precision"
+            parameters.append(.text(String(lower)))
+        }
+        if let upper = window.rhoRange.upper {
+            conditions += " AND rho < $\(parameters.count + 1)::double precision"
+            parameters.append(.text(String(upper)))
         }
         return try connection.query(
             """
@@ -378,16 +514,33 @@ public struct ScoringStore: Sendable {
         }
     }
 
-    /// Hands a window back (on graceful shutdown, mid-window): its lease ends now, so another
-    /// replica resumes it at once instead of after the lease expires. A lease another replica
-    /// took meanwhile is left alone.
+    /// Hands a lease back (a run of slices, or the window's own): it ends now, so another
+    /// replica can take it at once instead of after it expires. A lease another replica took
+    /// meanwhile is left alone.
     public func releaseLease(_ window: ClaimedWindow, owner: String, on connection: PostgresConnection) throws {
+        if let slices = window.slices {
+            _ = try connection.execute(
+                "DELETE FROM window_slice_leases WHERE window_start_ns = $1 AND slice BETWEEN $2 AND $3 AND lease_owner = $4",
+                [.text(String(window.startNanos)), .text(String(slices.lowerBound)), .text(String(slices.upperBound)), .text(owner)])
+            return
+        }
         _ = try connection.execute(
             "UPDATE windows SET lease_owner = NULL, lease_until = NULL WHERE window_start_ns = $1 AND lease_owner = $2",
             [.text(String(window.startNanos)), .text(owner)])
     }
 
     private func renewLease(_ window: ClaimedWindow, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws {
+        if let slices = window.slices {
+            let renewed = try connection.execute(
+                """
+                UPDATE window_slice_leases SET lease_until = now() + make_interval(secs => $5)
+                WHERE window_start_ns = $1 AND slice BETWEEN $2 AND $3 AND lease_owner = $4
+                """,
+                [.text(String(window.startNanos)), .text(String(slices.lowerBound)), .text(String(slices.upperBound)), .text(owner),
+                 .text(String(leaseSeconds))])
+            guard renewed == slices.count else { throw ScoringStoreError.leaseLost(windowStartNanos: window.startNanos) }
+            return
+        }
         let renewed = try connection.execute(
             "UPDATE windows SET lease_until = now() + make_interval(secs => $3) WHERE window_start_ns = $1 AND lease_owner = $2",
             [.text(String(window.startNanos)), .text(owner), .text(String(leaseSeconds))])

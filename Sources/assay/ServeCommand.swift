@@ -100,6 +100,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("scoring-chunk-size"), help: "Traces per scoring transaction.")
     var scoringChunkSize = 500
 
+    @Option(name: .customLong("scoring-slices"), help: "Ranges of the sampling key each new window is divided into, so that several replicas score it at once (1-64; windows of a monitor with max_per_window get 1).")
+    var scoringSlices = 8
+
     @Flag(name: .customLong("score-open-windows"), inversion: .prefixedNo,
           help: "Score a window's traces as they are stored, before it closes, so its close has only the rest to do (not for monitors with max_per_window caps, nor OTLP traces).")
     var scoreOpenWindows = true
@@ -110,6 +113,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (2...86_400).contains(scoringLeaseSeconds) else { throw ValidationError("--scoring-lease-seconds must be between 2 and 86400.") }
         guard (1...100_000).contains(scoringChunkSize) else { throw ValidationError("--scoring-chunk-size must be between 1 and 100000.") }
+        guard (1...ScoringSlices.maximumCount).contains(scoringSlices) else {
+            throw ValidationError("--scoring-slices must be between 1 and \(ScoringSlices.maximumCount).")
+        }
         if let http = http ?? environment("ASSAY_HTTP") {
             do { _ = try AdminServer.Configuration.address(parsing: http) } catch { throw ValidationError("--http: \(error)") }
         }
@@ -182,6 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
         scoringConfiguration.tracesTopic = configuration.tracesTopic
         scoringConfiguration.idleTimeout = .seconds(idleTimeoutSeconds)
         scoringConfiguration.chunkSize = scoringChunkSize
+        scoringConfiguration.scoringSlices = scoringSlices
         scoringConfiguration.leaseSeconds = scoringLeaseSeconds
         scoringConfiguration.scoreOpenWindows = scoreOpenWindows
         scoringConfiguration.crashAfterChunks = crashAfterScoringChunks

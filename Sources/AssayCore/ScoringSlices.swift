@@ -1,0 +1,104 @@
+/// How a window's traces are divided among replicas that score it at the same time.
+///
+/// A window has a fixed number of *slices*, ranges of ρ set when its row is created. A
+/// replica leases a *run* of adjacent slices and scores the traces whose ρ falls in it; other
+/// replicas lease other runs of the same window meanwhile. Slices split the ρ range where the
+/// work is: with a largest sampling rate m below 1, the first `count - 1` slices split [0, m)
+/// evenly, where traces are scored, and the last slice holds [m, 1], traces only marked
+/// handled. A run of all slices is the whole window, with no bound on ρ at all.
+///
+/// A window whose monitor caps a scorer (`max_per_window`) has one slice: the cap keeps the
+/// lowest-ρ traces of the whole window, so one replica takes them in order.
+public struct ScoringSlices: Sendable, Equatable {
+    /// The most slices a window may have.
+    public static let maximumCount = 64
+
+    /// Number of slices, 1 to ``maximumCount``.
+    public let count: Int
+    /// The largest sampling rate of the window's monitor version.
+    public let maximumRate: Double
+
+    public init(count: Int, maximumRate: Double) {
+        self.count = min(max(count, 1), Self.maximumCount)
+        self.maximumRate = maximumRate
+    }
+
+    /// The ρ range of the run of slices `run`: `lower` ≤ ρ < `upper`, nil for no bound. The
+    /// first slice has no lower bound and the last no upper bound, so runs that together
+    /// cover every slice cover every ρ, and adjacent runs share their boundary exactly.
+    public func rhoRange(of run: ClosedRange<Int>) -> RhoRange {
+        RhoRange(lower: run.lowerBound <= 0 ? nil : boundary(run.lowerBound),
+                 upper: run.upperBound >= count - 1 ? nil : boundary(run.upperBound + 1))
+    }
+
+    /// The lower boundary of slice `index` (0 < index < count).
+    func boundary(_ index: Int) -> Double {
+        if maximumRate > 0 && maximumRate < 1 && count > 1 {
+            return maximumRate * Double(index) / Double(count - 1)
+        }
+        return Double(index) / Double(count)
+    }
+
+    /// The run a replica should lease next, or nil when every slice is leased by others or
+    /// already visited.
+    ///
+    /// - Parameters:
+    ///   - unavailable: slices leased by other replicas, or visited by this one in this round.
+    ///   - replicas: replicas scoring now (at least this one); each takes about an equal share,
+    ///     `count / replicas` slices, so one replica alone takes the whole window at once.
+    ///   - preferred: where this replica starts looking (a hash of its name), so replicas
+    ///     starting together pick different runs.
+    public func nextRun(unavailable: Set<Int>, replicas: Int, preferred: Int) -> ClosedRange<Int>? {
+        let share = (count + max(replicas, 1) - 1) / max(replicas, 1)
+        let runs = (count + share - 1) / share
+        let first = ((preferred % runs) + runs) % runs
+        // Runs aligned on multiples of the share first, from this replica's preferred one ...
+        for step in 0..<runs {
+            let start = ((first + step) % runs) * share
+            let end = min(start + share, count) - 1
+            if let run = Self.freeRun(in: start...end, unavailable: unavailable) { return run }
+        }
+        // ... then whatever is left.
+        for start in 0..<count where !unavailable.contains(start) {
+            return Self.freeRun(in: start...min(start + share - 1, count - 1), unavailable: unavailable)
+        }
+        return nil
+    }
+
+    /// The longest run of available slices in `range` that begins at its first available one.
+    static func freeRun(in range: ClosedRange<Int>, unavailable: Set<Int>) -> ClosedRange<Int>? {
+        guard let start = range.first(where: { !unavailable.contains($0) }) else { return nil }
+        var end = start
+        while end + 1 <= range.upperBound && !unavailable.contains(end + 1) { end += 1 }
+        return start...end
+    }
+
+    /// A stable number for a replica's name (FNV-1a), for ``nextRun(unavailable:replicas:preferred:)``.
+    public static func preference(of owner: String) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in owner.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return Int(truncatingIfNeeded: hash >> 1)
+    }
+}
+
+/// A range of ρ: `lower` ≤ ρ < `upper`; nil for no bound on that side.
+public struct RhoRange: Sendable, Equatable {
+    public var lower: Double?
+    public var upper: Double?
+
+    public init(lower: Double? = nil, upper: Double? = nil) {
+        self.lower = lower
+        self.upper = upper
+    }
+
+    /// Every ρ.
+    public static let all = RhoRange()
+
+    public func contains(_ rho: Double) -> Bool {
+        if let lower, rho < lower { return false }
+        if let upper, rho >= upper { return false }
+        return true
+    }
+}
