@@ -41,6 +41,9 @@ struct AssayBench: AsyncParsableCommand {
     @Option(help: "Traces per second the streaming measurement publishes at while Assay runs; 0 publishes them all before it starts.")
     var streamRate = 1000
 
+    @Option(help: "Replicas (assay serve processes) scoring the closed window in (d) side by side.")
+    var scoringReplicas = 1
+
     @Flag(help: "Only measure the replica's per-trace work on one core, without Kafka or PostgreSQL: decoding the messages, encoding their COPY rows and freeing the decoded traces.")
     var decodeOnly = false
 
@@ -73,7 +76,8 @@ struct AssayBench: AsyncParsableCommand {
         var results: [RunResult] = []
         for repetition in 1...repeats {
             let result = try await BenchRun(repetition: repetition, data: data, partitions: partitionCount, cluster: cluster,
-                                            assayPath: assayPath, scoring: !skipScoring, streaming: !skipStreaming, streamRate: streamRate, logger: logger).run()
+                                            assayPath: assayPath, scoring: !skipScoring, streaming: !skipStreaming, streamRate: streamRate,
+                                            scoringReplicas: scoringReplicas, logger: logger).run()
             print(result.line)
             results.append(result)
         }
@@ -143,6 +147,8 @@ struct RunResult: Sendable {
     var scoreRSSMB: Double?
     /// CPU time of the scoring serve, and of the PostgreSQL cluster, during (d).
     var scoreCPUSeconds: Double?
+    /// With several scoring replicas in (d), each one's CPU time (how the work was shared).
+    var scoreReplicaCPUSeconds: [Double] = []
     var scoreDatabaseCPUSeconds: Double?
     /// (e) Streaming: ingest with the monitor in force (scoring the open window meanwhile),
     /// from the window's close to the last assessment published, the share of traces scored
@@ -182,6 +188,7 @@ struct RunResult: Sendable {
                kafkaRate, copyRate, copyTextRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, databaseCPUMicrosPerTrace,
                copyDatabaseCPUMicrosPerTrace, ingestRSSMB)
             + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s; CPU %.1f s, PostgreSQL %.1f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreCPUSeconds ?? 0, scoreDatabaseCPUSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
+            + (scoreReplicaCPUSeconds.count > 1 ? "; CPU per scoring replica " + scoreReplicaCPUSeconds.map { String(format: "%.1f s", $0) }.joined(separator: ", ") : "")
             + (streamingCloseSeconds.map { String(format: "; streaming: ingest %.1f s, %.0f%% scored before the close, close to last published %.2f s, total %.1f s, RSS %.0f MB",
                                                   streamingIngestSeconds ?? 0, 100 * (streamingScoredBeforeClose ?? 0), $0, streamingTotalSeconds ?? 0, streamingRSSMB ?? 0) } ?? "")
     }

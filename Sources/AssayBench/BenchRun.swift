@@ -19,6 +19,8 @@ struct BenchRun {
     /// Traces per second the streaming measurement publishes at while Assay runs (0: the
     /// whole topic is there before Assay starts, as for (c)).
     let streamRate: Int
+    /// `assay serve` processes scoring the closed window in (d), side by side.
+    var scoringReplicas = 1
     let logger: Logger
 
     func run() async throws -> RunResult {
@@ -60,18 +62,26 @@ struct BenchRun {
         if scoring {
             try await database.saveMonitor()
             let databaseCPUBeforeScoring = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory)
-            let scorer = try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
-                                        extra: ["--idle-timeout-seconds", "1", "--no-score-open-windows"])
+            var scorers: [ServeChild] = []
             do {
-                try await waitUntilScored(pool: pool, child: scorer)
+                for index in 1...max(1, scoringReplicas) {
+                    scorers.append(try ServeChild(assay: assayPath, brokers: mock.bootstrapServers, databaseURL: database.url, group: group,
+                                                  replicaName: scoringReplicas > 1 ? "bench-\(index)" : "bench",
+                                                  extra: ["--idle-timeout-seconds", "1", "--no-score-open-windows"]))
+                }
+                try await waitUntilScored(pool: pool, child: scorers[0])
+                if let exited = scorers.first(where: { !$0.isRunning }) {
+                    throw BenchFailure("a scoring replica exited: \(exited.logTail)")
+                }
             } catch {
-                scorer.stop()
+                scorers.forEach { $0.stop() }
                 throw error
             }
-            result.scoreRSSMB = scorer.peakRSSMegabytes()
-            result.scoreCPUSeconds = scorer.cpuSeconds()
+            result.scoreRSSMB = scorers.map { $0.peakRSSMegabytes() }.max()
+            result.scoreReplicaCPUSeconds = scorers.map { $0.cpuSeconds() }
+            result.scoreCPUSeconds = result.scoreReplicaCPUSeconds.reduce(0, +)
             result.scoreDatabaseCPUSeconds = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory) - databaseCPUBeforeScoring
-            scorer.stop()
+            scorers.forEach { $0.stop() }
             let figures = try await pool.withConnection { connection in
                 try connection.query("""
                     SELECT extract(epoch FROM (SELECT max(published_at) FROM outbox) - (SELECT min(closed_at) FROM windows)),
@@ -356,10 +366,10 @@ final class ServeChild: @unchecked Sendable {
     let process = Process()
     let log: URL
 
-    init(assay: String, brokers: String, databaseURL: String, group: String, extra: [String]) throws {
+    init(assay: String, brokers: String, databaseURL: String, group: String, replicaName: String = "bench", extra: [String]) throws {
         process.executableURL = URL(fileURLWithPath: assay)
         process.arguments = ["serve", "--brokers", brokers, "--database-url", databaseURL, "--group", group,
-                             "--http", "127.0.0.1:0", "--log-level", "warning", "--replica-name", "bench"] + extra
+                             "--http", "127.0.0.1:0", "--log-level", "warning", "--replica-name", replicaName] + extra
         log = FileManager.default.temporaryDirectory.appendingPathComponent("assay-bench-serve-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

@@ -39,6 +39,25 @@ public struct ScoringSlices: Sendable, Equatable {
         return Double(index) / Double(count)
     }
 
+    /// The slice whose range holds `rho`.
+    public func slice(containing rho: Double) -> Int {
+        for index in 0..<count where rhoRange(of: index...index).contains(rho) { return index }
+        return count - 1
+    }
+
+    /// The part of a leased `run` to keep now that `replicas` share the window, or nil to keep
+    /// all of it: this replica's share from the run's start, and at least up to the slice its
+    /// chunks have reached (`cursor`, the ρ of the last trace taken; nil before the first). A
+    /// replica that leased the whole window alone hands the rest back when another one starts.
+    public func keptPart(of run: ClosedRange<Int>, cursor: Double?, replicas: Int) -> ClosedRange<Int>? {
+        let share = (count + max(replicas, 1) - 1) / max(replicas, 1)
+        guard run.count > share else { return nil }
+        var last = run.lowerBound + share - 1
+        if let cursor { last = max(last, slice(containing: cursor)) }
+        guard last < run.upperBound else { return nil }
+        return run.lowerBound...last
+    }
+
     /// The run a replica should lease next, or nil when every slice is leased by others or
     /// already visited.
     ///

@@ -83,8 +83,9 @@ public struct ScoringStatistics: Sendable, Equatable {
 /// Closes event-time windows as the watermark passes them, and scores their sampled traces.
 ///
 /// Every replica runs one; they share the work through PostgreSQL: a window is closed by
-/// whichever replica sees it first (`windows` row), then processed by the holder of its
-/// lease, chunk by chunk (`ScoringStore`). Traces that arrive after their window was scored
+/// whichever replica sees it first (`windows` row), its traces are scored chunk by chunk by
+/// the replicas holding leases of its slices, several at once (``ScoringSlices``), and it is
+/// finished (summaries published) by whichever replica finds nothing left (`ScoringStore`). Traces that arrive after their window was scored
 /// are handled by a later pass over the same window, flagged late. Before a window closes,
 /// passes over it score the traces stored so far (``ScoringConfiguration/scoreOpenWindows``),
 /// so the pass at its close is short whatever the window's size.
@@ -382,16 +383,41 @@ public final class ScoringService: Service, Sendable {
         // Commits stay in order, one at a time, each checking the lease.
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
-        let leased = window
+        let slicing = ScoringSlices(count: window.sliceCount, maximumRate: maximumRate)
+        let activity = max(1, Int(configuration.replicaActivity.components.seconds))
+        var leased = window
+        var shareChecked = ContinuousClock.now
         var cursor: (rho: Double, traceID: String)?
         var sweeping = false
         var inFlight: Task<Void, Error>?  // on an error below, a commit in flight still completes (it is safe alone)
         var chunks = 0
         while !Task.isShuttingDownGracefully {
             if let chunkBudget, chunks >= chunkBudget { break }
+            // A run taken when fewer replicas were scoring is cut to this replica's share once
+            // more are: the slices its chunks have not reached go back for the others.
+            if let run = leased.slices, run.count > 1, shareChecked.duration(to: .now) >= configuration.heartbeatInterval {
+                shareChecked = .now
+                let replicas = try await pool.withConnection { try store.activeReplicas(owner: owner, withinSeconds: activity, on: $0) }
+                if let kept = slicing.keptPart(of: run, cursor: cursor?.rho, replicas: replicas) {
+                    try await inFlight?.value  // its commit renews the whole run
+                    inFlight = nil
+                    var handedBack = leased
+                    handedBack.slices = (kept.upperBound + 1)...run.upperBound
+                    let toRelease = handedBack
+                    try await pool.withConnection { try store.releaseLease(toRelease, owner: owner, on: $0) }
+                    leased.slices = kept
+                    leased.rhoRange = slicing.rhoRange(of: kept)
+                    logger.info("slices handed back for other replicas", metadata: [
+                        "window.start": "\(TimeFormatting.rfc3339(nanos: window.startNanos, fraction: .shortestExact))",
+                        "kept": "\(kept.lowerBound)...\(kept.upperBound)", "handed_back": "\(kept.upperBound + 1)...\(run.upperBound)",
+                        "replicas": "\(replicas)",
+                    ])
+                }
+            }
             let limit = configuration.chunkSize
             let after = cursor
-            let rows = try await pool.withConnection { try store.unhandledTraces(of: leased, after: after, excludingOTLP: leased.isOpen, limit: limit, on: $0) }
+            let current = leased
+            let rows = try await pool.withConnection { try store.unhandledTraces(of: current, after: after, excludingOTLP: current.isOpen, limit: limit, on: $0) }
             if rows.isEmpty {
                 // An open window is visited again on the next round; no sweep.
                 guard cursor != nil, !window.isOpen else { break }
@@ -426,8 +452,8 @@ public final class ScoringService: Service, Sendable {
             }
 
             try await inFlight?.value
-            inFlight = Task { [self] in
-                try await pool.withConnection { try store.commitChunk(chunk, window: leased, owner: owner, leaseSeconds: lease, on: $0) }
+            inFlight = Task { [self, current] in
+                try await pool.withConnection { try store.commitChunk(chunk, window: current, owner: owner, leaseSeconds: lease, on: $0) }
                 let committed = chunksCommitted.withLock { $0 += 1; return $0 }
                 if let crashAfter = configuration.crashAfterChunks, committed >= crashAfter {
                     logger.critical("fault injection: crashing in the middle of a window")

@@ -301,6 +301,15 @@ public struct ScoringStore: Sendable {
         _ = try connection.execute(
             "INSERT INTO scoring_replicas (owner, seen_at) VALUES ($1, now()) ON CONFLICT (owner) DO UPDATE SET seen_at = now()",
             [.text(owner)])
+        // Replicas gone for a day (crashed, or renamed pods) no longer need a row.
+        _ = try connection.execute("DELETE FROM scoring_replicas WHERE seen_at < now() - interval '1 day'")
+    }
+
+    /// Replicas scoring now: this one, and the others with a heartbeat within `withinSeconds`.
+    public func activeReplicas(owner: String, withinSeconds: Int, on connection: PostgresConnection) throws -> Int {
+        try connection.query(
+            "SELECT count(*) + 1 FROM scoring_replicas WHERE seen_at >= now() - make_interval(secs => $2) AND owner <> $1",
+            [.text(owner), .text(String(withinSeconds))])[0].int(0)
     }
 
     /// Removes this replica from the scoring replicas (on shutdown), so the others take its
@@ -485,6 +494,13 @@ public struct ScoringStore: Sendable {
     /// assessments (and their outbox messages) and adds the summary deltas.
     public func commitChunk(_ chunk: ChunkResult, window: ClaimedWindow, owner: String, leaseSeconds: Int, on connection: PostgresConnection) throws {
         try connection.transaction { connection in
+            // The window's row first, then the slice leases: a replica leasing slices locks the
+            // row (FOR SHARE) before the leases, so the same order here cannot deadlock with it.
+            let late = chunk.handledTraces.filter(\.late).count
+            if late > 0 {
+                _ = try connection.execute("UPDATE windows SET late_traces = late_traces + $2 WHERE window_start_ns = $1",
+                                           [.text(String(window.startNanos)), .text(String(late))])
+            }
             try renewLease(window, owner: owner, leaseSeconds: leaseSeconds, on: connection)
             if !chunk.handledTraces.isEmpty {
                 let marked = try connection.query(
@@ -499,11 +515,6 @@ public struct ScoringStore: Sendable {
                 // Under our lease nobody else handles these traces; if someone did, roll back
                 // rather than count them twice.
                 guard marked.count == chunk.handledTraces.count else { throw ScoringStoreError.leaseLost(windowStartNanos: window.startNanos) }
-                let late = chunk.handledTraces.filter(\.late).count
-                if late > 0 {
-                    _ = try connection.execute("UPDATE windows SET late_traces = late_traces + $2 WHERE window_start_ns = $1",
-                                               [.text(String(window.startNanos)), .text(String(late))])
-                }
             }
             if !chunk.assessments.isEmpty {
                 _ = try Self.insertAssessments(chunk.assessments, windowStartNanos: window.startNanos, configVersion: window.configVersion, on: connection)

@@ -87,3 +87,25 @@ struct ScoringSlicesTests {
         #expect(ScoringSlices(count: 1000, maximumRate: 1).count == ScoringSlices.maximumCount)
     }
 }
+
+@Suite("Cutting a leased run to a replica's share")
+struct ScoringSlicesShareTests {
+    let slices = ScoringSlices(count: 8, maximumRate: 1)
+
+    @Test("alone, a replica keeps its whole run; once another scores, it keeps its share from the run's start")
+    func share() {
+        #expect(slices.keptPart(of: 0...7, cursor: nil, replicas: 1) == nil)
+        #expect(slices.keptPart(of: 0...7, cursor: nil, replicas: 2) == 0...3)
+        #expect(slices.keptPart(of: 0...7, cursor: 0.1, replicas: 4) == 0...1)
+        #expect(slices.keptPart(of: 0...3, cursor: 0.2, replicas: 2) == nil, "already its share")
+    }
+
+    @Test("never hands back the slice its chunks have reached, or one before it")
+    func keepsWhatItReached() {
+        #expect(slices.slice(containing: 0.55) == 4)
+        #expect(slices.slice(containing: 0) == 0 && slices.slice(containing: 1) == 7)
+        #expect(slices.keptPart(of: 0...7, cursor: 0.55, replicas: 2) == 0...4)
+        #expect(slices.keptPart(of: 0...7, cursor: 0.9, replicas: 2) == nil, "past the last slice's start: nothing left to give")
+        #expect(slices.keptPart(of: 2...7, cursor: 0.3, replicas: 4) == 2...3)
+    }
+}
