@@ -2,10 +2,14 @@
 ///
 /// A window has a fixed number of *slices*, ranges of ρ set when its row is created. A
 /// replica leases a *run* of adjacent slices and scores the traces whose ρ falls in it; other
-/// replicas lease other runs of the same window meanwhile. Slices split the ρ range where the
-/// work is: with a largest sampling rate m below 1, the first `count - 1` slices split [0, m)
-/// evenly, where traces are scored, and the last slice holds [m, 1], traces only marked
-/// handled. A run of all slices is the whole window, with no bound on ρ at all.
+/// replicas lease other runs of the same window meanwhile. A run of all slices is the whole
+/// window, with no bound on ρ at all.
+///
+/// Slices hold equal shares of the expected work, not equal widths of ρ: sampling is nested,
+/// so a trace with a low ρ is scored by more scorers than one with a high ρ. A trace counts 1
+/// (it is read and marked handled) plus 1 for each scorer whose rate samples it, so with 5
+/// scorers at 100% and 5 at 20%, ρ below 0.2 weighs 11 and above it 6. (A judge costs more
+/// than a code check; the weights do not know by how much.)
 ///
 /// A window whose monitor caps a scorer (`max_per_window`) has one slice: the cap keeps the
 /// lowest-ρ traces of the whole window, so one replica takes them in order.
@@ -15,12 +19,12 @@ public struct ScoringSlices: Sendable, Equatable {
 
     /// Number of slices, 1 to ``maximumCount``.
     public let count: Int
-    /// The largest sampling rate of the window's monitor version.
-    public let maximumRate: Double
+    /// The sampling rates of the window's scorers, each within [0, 1].
+    public let rates: [Double]
 
-    public init(count: Int, maximumRate: Double) {
+    public init(count: Int, rates: [Double] = []) {
         self.count = min(max(count, 1), Self.maximumCount)
-        self.maximumRate = maximumRate
+        self.rates = rates.map { min(max($0, 0), 1) }.sorted()
     }
 
     /// The ρ range of the run of slices `run`: `lower` ≤ ρ < `upper`, nil for no bound. The
@@ -31,12 +35,25 @@ public struct ScoringSlices: Sendable, Equatable {
                  upper: run.upperBound >= count - 1 ? nil : boundary(run.upperBound + 1))
     }
 
-    /// The lower boundary of slice `index` (0 < index < count).
+    /// The expected work of the traces with ρ below `rho`, per trace of the window.
+    public func work(below rho: Double) -> Double {
+        rates.reduce(rho) { $0 + min(rho, $1) }
+    }
+
+    /// The lower boundary of slice `index` (0 < index < count): the ρ below which lies
+    /// `index / count` of the work.
     func boundary(_ index: Int) -> Double {
-        if maximumRate > 0 && maximumRate < 1 && count > 1 {
-            return maximumRate * Double(index) / Double(count - 1)
+        let target = work(below: 1) * Double(index) / Double(count)
+        // Between consecutive rates the work grows linearly, by 1 plus the rates above.
+        var from = 0.0
+        for (position, rate) in (rates + [1]).enumerated() where rate > from {
+            if work(below: rate) >= target {
+                let slope = 1 + Double(rates.count - position)
+                return min(rate, from + (target - work(below: from)) / slope)
+            }
+            from = rate
         }
-        return Double(index) / Double(count)
+        return 1
     }
 
     /// The slice whose range holds `rho`.

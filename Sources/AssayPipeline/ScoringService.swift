@@ -329,7 +329,7 @@ public final class ScoringService: Service, Sendable {
             if let chunkBudget, pass.chunks >= chunkBudget { break }
             guard let view = try await pool.withConnection({ try store.sliceView(windowStartNanos: start, owner: owner, activeWithinSeconds: activity, on: $0) }),
                   !view.windowLeasedByOther else { break }
-            let slices = ScoringSlices(count: view.count, maximumRate: 1)
+            let slices = ScoringSlices(count: view.count)
             guard let run = slices.nextRun(unavailable: visited.union(view.heldByOthers), replicas: view.replicas, preferred: preferred) else { break }
             visited.formUnion(run)
             guard let window = try await pool.withConnection({ try store.claimSlices(run, windowStartNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
@@ -357,11 +357,12 @@ public final class ScoringService: Service, Sendable {
         guard let stored = try await pool.withConnection({ try monitorStore.version(version, on: $0) }) else {
             throw ScoringStoreError.invalidStoredConfig(version: version, reason: "version not found")
         }
+        let rates = stored.config.scorers.map(ScoringPlan(config: stored.config).rate(of:))
         if stored.config.paused {
             // Nothing is scored; a closed window's traces are marked handled (so they do not
             // linger as work), and `assay backfill` can score them later.
             guard !window.isOpen else { return }
-            try await markHandled(window)
+            try await markHandled(window, rates: rates)
             return
         }
         let scorers = try scorers(for: stored)
@@ -370,7 +371,7 @@ public final class ScoringService: Service, Sendable {
         let maximumRate = chunkScorer.plan.maximumRate
         var window = window
         if let run = window.slices {
-            window.rhoRange = ScoringSlices(count: window.sliceCount, maximumRate: maximumRate).rhoRange(of: run)
+            window.rhoRange = ScoringSlices(count: window.sliceCount, rates: rates).rhoRange(of: run)
         }
         // The first pass at a close refreshes the planner's statistics when a full chunk shows
         // much is left; a window scored while open usually has little left, and ANALYZE costs
@@ -383,7 +384,7 @@ public final class ScoringService: Service, Sendable {
         // Commits stay in order, one at a time, each checking the lease.
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
-        let slicing = ScoringSlices(count: window.sliceCount, maximumRate: maximumRate)
+        let slicing = ScoringSlices(count: window.sliceCount, rates: rates)
         let activity = max(1, Int(configuration.replicaActivity.components.seconds))
         var leased = window
         var shareChecked = ContinuousClock.now
@@ -477,15 +478,14 @@ public final class ScoringService: Service, Sendable {
 
     /// Marks the leased run's traces handled without scoring them (a closed window under a
     /// paused monitor version).
-    private func markHandled(_ window: ClaimedWindow) async throws {
+    private func markHandled(_ window: ClaimedWindow, rates: [Double]) async throws {
         let store = self.store
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
         let limit = configuration.chunkSize
         var window = window
         if let run = window.slices {
-            // The run's bounds do not depend on the rate here: every trace is only marked.
-            window.rhoRange = ScoringSlices(count: window.sliceCount, maximumRate: 1).rhoRange(of: run)
+            window.rhoRange = ScoringSlices(count: window.sliceCount, rates: rates).rhoRange(of: run)
         }
         let leased = window
         while !Task.isShuttingDownGracefully {

@@ -274,7 +274,7 @@ public struct ScoringStore: Sendable {
             ON CONFLICT (window_start_ns) DO UPDATE SET state = 'closed', closed_at = now() WHERE windows.state = 'open'
             """,
             [.text(PostgresArray.integers(starts)), .text(String(widthNanos)), .text(String(configVersion)),
-             .text(String(ScoringSlices(count: slices, maximumRate: 1).count))])
+             .text(String(ScoringSlices(count: slices).count))])
     }
 
     /// Takes the window's own lease unless another live replica holds it (to finish the
@@ -419,7 +419,7 @@ public struct ScoringStore: Sendable {
                 SELECT state FROM inserted UNION ALL SELECT state FROM windows WHERE window_start_ns = $1
                 """,
                 [.text(String(startNanos)), .text(String(widthNanos)), .text(String(configVersion)),
-                 .text(String(ScoringSlices(count: slices, maximumRate: 1).count))])
+                 .text(String(ScoringSlices(count: slices).count))])
             return try state.first?.string(0) == "open"
         }
     }

@@ -83,16 +83,20 @@ struct ScoringSlicesIntegrationTests {
             _ = try await env.pool.withConnection { try MonitorStore(schema: .default).saveIfChanged(monitor, note: "v1", nowNanos: 0, on: $0) }
             _ = try await env.pool.withConnection { try IngestStore(groupID: "g").write(StoreTests.batch(try StoreTests.traces(400, seed: 23), firstOffset: 0), on: $0) }
             // Every trace in one window, and the window closed with 8 slices; another replica
-            // ("other") holds slices 4...7, that is ρ ≥ 0.5 (the largest rate is 1).
+            // ("other") holds slices 4...7: the upper half of the work, ρ ≥ 0.3667 (rates 1,
+            // 0.4 and 0.2 weigh the low ρ more).
             try await env.pool.withConnection { connection in
                 _ = try connection.execute("UPDATE traces SET request_time_ns = $1::bigint + 1000000000", [.text(String(start))])
                 try store.closeWindows([start], widthNanos: width, configVersion: 1, slices: 8, on: connection)
             }
             let other = try #require(try await env.pool.withConnection { try store.claimSlices(4...7, windowStartNanos: start, owner: "other", leaseSeconds: 600, on: $0) })
             #expect(other.slices == 4...7)
+            let rates = monitor.scorers.map(ScoringPlan(config: monitor).rate(of:))
+            let split = try #require(ScoringSlices(count: 8, rates: rates).rhoRange(of: 4...7).lower)
+            #expect(abs(split - (0.2 + 0.5 / 3)) < 1e-12)
             let rhos = try await env.storedRhos()
-            let below = rhos.values.filter { $0 < 0.5 }.count
-            #expect(below > 100 && below < 300)
+            let below = rhos.values.filter { $0 < split }.count
+            #expect(below > 80 && below < 220)
 
             var configuration = ScoringConfiguration(owner: "r1")
             configuration.idleTimeout = .seconds(1)
@@ -104,15 +108,15 @@ struct ScoringSlicesIntegrationTests {
             let running = Task { try await group.run() }
 
             let scoredBelow = try await env.waitUntil("r1 scored every trace of its slices", query: { connection in
-                try connection.query("SELECT count(*) FROM traces WHERE rho < 0.5 AND scored_at IS NOT NULL")[0].int(0)
+                try connection.query("SELECT count(*) FROM traces WHERE rho < $1 AND scored_at IS NOT NULL", [.text(String(split))])[0].int(0)
             }, done: { $0 == below })
             #expect(scoredBelow == below)
             let meanwhile = try await env.pool.withConnection { connection in
                 let row = try connection.query("""
-                    SELECT (SELECT count(*) FROM traces WHERE rho >= 0.5 AND scored_at IS NOT NULL),
+                    SELECT (SELECT count(*) FROM traces WHERE rho >= $2 AND scored_at IS NOT NULL),
                            (SELECT state FROM windows WHERE window_start_ns = $1),
                            (SELECT count(*) FROM outbox WHERE schema_name = 'window-summary/v1')
-                    """, [.text(String(start))])[0]
+                    """, [.text(String(start)), .text(String(split))])[0]
                 return (try row.int(0), try row.string(1), try row.int(2))
             }
             #expect(meanwhile.0 == 0, "nothing of the other replica's slices was touched")
