@@ -507,6 +507,13 @@ public final class ScoringService: Service, Sendable {
         let monitorStore = self.monitorStore
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
+        // While others score slices of it, leave the window's own lease alone: holding it,
+        // even briefly, stops them from leasing their next run.
+        let activity = max(1, Int(configuration.replicaActivity.components.seconds))
+        if let view = try await pool.withConnection({ try store.sliceView(windowStartNanos: start, owner: owner, activeWithinSeconds: activity, on: $0) }),
+           !view.heldByOthers.isEmpty || view.windowLeasedByOther {
+            return false
+        }
         guard let window = try await pool.withConnection({ try store.claimWindow(startNanos: start, owner: owner, leaseSeconds: lease, on: $0) }) else {
             return false  // another replica is finishing it
         }
