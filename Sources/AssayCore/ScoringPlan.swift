@@ -37,7 +37,18 @@ public struct ScoringPlan: Sendable {
     /// paused or has no scorer, and not when a scorer has a `max_per_window` cap: the cap
     /// keeps the lowest-ρ traces of the whole window, known only once the window has closed.
     public var scoresOpenWindows: Bool {
-        !config.paused && !config.scorers.isEmpty && config.scorers.allSatisfy { $0.maxPerWindow == nil }
+        !config.paused && !config.scorers.isEmpty && !capsAnyScorer
+    }
+
+    /// Whether a scorer has a `max_per_window` cap: the cap keeps the lowest-ρ traces of the
+    /// whole window, so one replica takes them in order (one slice, scored at the close).
+    public var capsAnyScorer: Bool {
+        config.scorers.contains { $0.maxPerWindow != nil }
+    }
+
+    /// Every scorer's rate, for the expected work of a trace by ρ (``ScoringSlices``).
+    public var rates: [Double] {
+        config.scorers.map(rate(of:))
     }
 
     /// Whether `scorer` runs on a trace. `subject` is consulted only when the trace is

@@ -57,6 +57,9 @@ public struct ScoringConfiguration: Sendable {
     public var replicaActivity: Duration = .seconds(10)
     public var heartbeatInterval: Duration = .seconds(2)
 
+    /// ``replicaActivity`` in whole seconds, at least 1 (as the store's queries take it).
+    var replicaActivitySeconds: Int { max(1, Int(replicaActivity.components.seconds)) }
+
     public init(owner: String) {
         self.owner = owner
     }
@@ -176,7 +179,7 @@ public final class ScoringService: Service, Sendable {
 
     /// How many slices a new window under `config` gets.
     func sliceCount(for config: MonitorConfig) -> Int {
-        config.scorers.allSatisfy({ $0.maxPerWindow == nil }) ? configuration.scoringSlices : 1
+        ScoringPlan(config: config).capsAnyScorer ? 1 : configuration.scoringSlices
     }
 
     /// The monitor versions, oldest first; re-read only when a newer version exists.
@@ -322,7 +325,7 @@ public final class ScoringService: Service, Sendable {
         let store = self.store
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
-        let activity = max(1, Int(configuration.replicaActivity.components.seconds))
+        let activity = configuration.replicaActivitySeconds
         let preferred = ScoringSlices.preference(of: owner)
         var visited = Set<Int>()
         while !Task.isShuttingDownGracefully {
@@ -357,22 +360,22 @@ public final class ScoringService: Service, Sendable {
         guard let stored = try await pool.withConnection({ try monitorStore.version(version, on: $0) }) else {
             throw ScoringStoreError.invalidStoredConfig(version: version, reason: "version not found")
         }
-        let rates = stored.config.scorers.map(ScoringPlan(config: stored.config).rate(of:))
+        // The run's ρ range follows from the window's slice count and its version's rates,
+        // the same on every replica.
+        let slicing = ScoringSlices(count: window.sliceCount, rates: ScoringPlan(config: stored.config).rates)
+        var window = window
+        window.rhoRange = window.slices.map(slicing.rhoRange(of:)) ?? .all
         if stored.config.paused {
             // Nothing is scored; a closed window's traces are marked handled (so they do not
             // linger as work), and `assay backfill` can score them later.
             guard !window.isOpen else { return }
-            try await markHandled(window, rates: rates)
+            try await markHandled(window)
             return
         }
         let scorers = try scorers(for: stored)
         let chunkScorer = ChunkScorer(config: stored.config, configVersion: version, windowStartNanos: window.startNanos,
                                       scorers: scorers, concurrency: configuration.concurrency)
         let maximumRate = chunkScorer.plan.maximumRate
-        var window = window
-        if let run = window.slices {
-            window.rhoRange = ScoringSlices(count: window.sliceCount, rates: rates).rhoRange(of: run)
-        }
         // The first pass at a close refreshes the planner's statistics when a full chunk shows
         // much is left; a window scored while open usually has little left, and ANALYZE costs
         // the same whatever is left.
@@ -384,8 +387,7 @@ public final class ScoringService: Service, Sendable {
         // Commits stay in order, one at a time, each checking the lease.
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
-        let slicing = ScoringSlices(count: window.sliceCount, rates: rates)
-        let activity = max(1, Int(configuration.replicaActivity.components.seconds))
+        let activity = configuration.replicaActivitySeconds
         var leased = window
         var shareChecked = ContinuousClock.now
         var cursor: (rho: Double, traceID: String)?
@@ -478,16 +480,11 @@ public final class ScoringService: Service, Sendable {
 
     /// Marks the leased run's traces handled without scoring them (a closed window under a
     /// paused monitor version).
-    private func markHandled(_ window: ClaimedWindow, rates: [Double]) async throws {
+    private func markHandled(_ leased: ClaimedWindow) async throws {
         let store = self.store
         let owner = configuration.owner
         let lease = configuration.leaseSeconds
         let limit = configuration.chunkSize
-        var window = window
-        if let run = window.slices {
-            window.rhoRange = ScoringSlices(count: window.sliceCount, rates: rates).rhoRange(of: run)
-        }
-        let leased = window
         while !Task.isShuttingDownGracefully {
             let rows = try await pool.withConnection { try store.unhandledTraces(of: leased, limit: limit, on: $0) }
             if rows.isEmpty { break }
@@ -509,7 +506,7 @@ public final class ScoringService: Service, Sendable {
         let lease = configuration.leaseSeconds
         // While others score slices of it, leave the window's own lease alone: holding it,
         // even briefly, stops them from leasing their next run.
-        let activity = max(1, Int(configuration.replicaActivity.components.seconds))
+        let activity = configuration.replicaActivitySeconds
         if let view = try await pool.withConnection({ try store.sliceView(windowStartNanos: start, owner: owner, activeWithinSeconds: activity, on: $0) }),
            !view.heldByOthers.isEmpty || view.windowLeasedByOther {
             return false

@@ -91,7 +91,7 @@ struct ScoringSlicesIntegrationTests {
             }
             let other = try #require(try await env.pool.withConnection { try store.claimSlices(4...7, windowStartNanos: start, owner: "other", leaseSeconds: 600, on: $0) })
             #expect(other.slices == 4...7)
-            let rates = monitor.scorers.map(ScoringPlan(config: monitor).rate(of:))
+            let rates = ScoringPlan(config: monitor).rates
             let split = try #require(ScoringSlices(count: 8, rates: rates).rhoRange(of: 4...7).lower)
             #expect(abs(split - (0.2 + 0.5 / 3)) < 1e-12)
             let rhos = try await env.storedRhos()
