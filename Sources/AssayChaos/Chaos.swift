@@ -454,8 +454,8 @@ final class ChaosRun: Sendable {
         let ids = try await pool.withConnection { connection in
             Set(try connection.query("SELECT assessment_id::text FROM assessments").map { try $0.string(0) })
         }
-        let outboxRows = try await pool.withConnection { try $0.query("SELECT count(*) FROM outbox")[0].int(0) }
-        let topic = try await readTopic(broker: broker, atLeast: outboxRows)
+        let outboxMessages = try await pool.withConnection { try $0.query("SELECT coalesce(sum(message_count), 0) FROM outbox")[0].int(0) }
+        let topic = try await readTopic(broker: broker, atLeast: outboxMessages)
         report.mismatched = topic.conflicting
         if topic.conflicting > 0 { report.problems.append("\(topic.conflicting) assessment ids with two values on the topic") }
         let absent = ids.subtracting(topic.ids).count

@@ -325,7 +325,7 @@ public struct DashboardStore: Sendable {
                 payloadBytes: try row.optionalInt(7), gapEndOffset: try row.optionalInt64(8), createdAtMillis: try row.int64(9))
         }
         let outbox = try connection.query(
-            "SELECT count(*), (extract(epoch FROM min(created_at)) * 1000)::bigint FROM outbox WHERE published_at IS NULL")[0]
+            "SELECT coalesce(sum(message_count), 0), (extract(epoch FROM min(created_at)) * 1000)::bigint FROM outbox WHERE published_at IS NULL")[0]
         return DashboardStatus(
             nowNanos: now, monitor: monitor, monitorError: monitorError, tracesTopic: tracesTopic, closedWindows: try windows.int(0),
             scoredWindows: try windows.int(1), lastScoredWindowEndNanos: try windows.optionalInt64(2), unscoredTraces: unscored,

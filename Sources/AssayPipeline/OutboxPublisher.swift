@@ -10,9 +10,9 @@ import Synchronization
 
 /// Publishes the outbox (assessments and window summaries) to the assessments topic.
 ///
-/// Rows are taken in id order under `FOR UPDATE SKIP LOCKED`, published with the idempotent
-/// producer, and marked published in the same transaction once the broker acknowledged
-/// them. A crash in between publishes the same bytes again: downstream may see an id twice,
+/// Rows are taken in id order under `FOR UPDATE SKIP LOCKED` (a scored chunk's assessments
+/// share one row), published with the idempotent producer, and marked published in the same
+/// transaction once the broker acknowledged them. A crash in between publishes the same bytes again: downstream may see an id twice,
 /// never two values for one id.
 public final class OutboxPublisher: Service, Sendable {
     public struct Configuration: Sendable {
@@ -121,7 +121,7 @@ public final class OutboxPublisher: Service, Sendable {
         }
         if !batch.unsendable.isEmpty {
             logger.error("outbox messages of deleted assessments marked published without sending", metadata: [
-                "outbox.ids": "\(batch.unsendable)",
+                "assessments": "\(batch.unsendable.map(\.description))",
             ])
         }
         let count = batch.published

@@ -126,10 +126,20 @@ public struct ChunkResult: Sendable {
 
 /// A message waiting in the outbox.
 public struct OutboxMessage: Sendable, Equatable {
+    /// The outbox row holding it (a chunk's assessments share one row).
     public var id: Int64
     public var key: String
     public var schemaName: String
     public var payload: String
+}
+
+/// An assessment message that cannot be sent: its assessment no longer exists.
+public struct UnsendableMessage: Sendable, Equatable, CustomStringConvertible {
+    /// The outbox row that named it.
+    public var outboxID: Int64
+    public var assessmentID: String
+
+    public var description: String { "\(assessmentID) (outbox row \(outboxID))" }
 }
 
 /// What one ``ScoringStore/publishPending(limit:on:publish:)`` did.
@@ -138,7 +148,7 @@ public struct OutboxBatch: Sendable, Equatable {
     public var published = 0
     /// Assessment messages whose assessment no longer exists (deleted by hand): marked
     /// published without being sent.
-    public var unsendable: [Int64] = []
+    public var unsendable: [UnsendableMessage] = []
 
     public init() {}
 }
@@ -573,9 +583,10 @@ public struct ScoringStore: Sendable {
             _ = try connection.copyFrom(copyAssessments) { writer in
                 for row in rows { try writer.writeRow(row.values(windowStart: window, configVersion: version)) }
             }
-            _ = try connection.copyFrom("COPY outbox (message_key, schema_name, assessment_id) FROM STDIN") { writer in
-                for row in rows { try writer.writeRow([row.traceID, "assessment/v1", row.item.assessment.assessmentID]) }
-            }
+            // One outbox row names the whole chunk (schema version 15), in id order.
+            _ = try connection.execute(
+                "INSERT INTO outbox (schema_name, assessment_ids, message_count) VALUES ('assessment/v1', $1::uuid[], $2)",
+                [.text(PostgresArray.text(rows.map(\.item.assessment.assessmentID))), .text(String(rows.count))])
             try connection.executeScript("RELEASE SAVEPOINT copy_new_assessments")
             return rows.count
         } catch let error as PostgresError where error.isUniqueViolation {
@@ -654,17 +665,19 @@ public struct ScoringStore: Sendable {
             for row in rows { try writer.writeRow(row.values(windowStart: window, configVersion: version)) }
         }
         let columns = assessmentColumns.joined(separator: ", ")
-        return try connection.execute(
+        return try connection.query(
             """
             WITH inserted AS (
                 INSERT INTO assessments (\(columns))
                 SELECT \(columns) FROM stage_assessments
                 ON CONFLICT (assessment_id) DO NOTHING
-                RETURNING assessment_id, trace_id
+                RETURNING assessment_id
             )
-            INSERT INTO outbox (message_key, schema_name, assessment_id)
-            SELECT trace_id, 'assessment/v1', assessment_id FROM inserted ORDER BY assessment_id
-            """)
+            INSERT INTO outbox (schema_name, assessment_ids, message_count)
+            SELECT 'assessment/v1', array_agg(assessment_id ORDER BY assessment_id), count(*) FROM inserted
+            HAVING count(*) > 0
+            RETURNING message_count
+            """).first.map { try $0.int(0) } ?? 0
     }
 
     private func addDelta(_ delta: SummaryDelta, scorer: String, window: ClaimedWindow, on connection: PostgresConnection) throws {
@@ -751,37 +764,64 @@ public struct ScoringStore: Sendable {
 
     // MARK: - Outbox
 
-    /// Publishes up to `limit` unpublished messages in id order and marks them published, in
-    /// one transaction: the rows stay locked (other replicas skip them) until `publish`
-    /// returns, and a crash before the commit publishes them again, with the same bytes.
+    /// Publishes about `limit` unpublished messages in outbox order and marks their rows
+    /// published, in one transaction: the rows stay locked (other replicas skip them) until
+    /// `publish` returns, and a crash before the commit publishes them again, with the same
+    /// bytes.
     ///
-    /// An assessment's message is its stored document (schema version 13). If that assessment
-    /// was deleted by hand there is nothing to send: such a message is marked published
-    /// without being sent, so it cannot hold up the others, and its id is returned in
-    /// ``OutboxBatch/unsendable`` for the caller to report.
+    /// Rows are taken whole, in id order, until they hold `limit` messages or more: a batch
+    /// exceeds `limit` by less than one row (a scored chunk's row holds its chunk's messages). An assessment's message is its stored
+    /// document (schema version 13), keyed by its trace id. If that assessment was deleted by
+    /// hand there is nothing to send: the message is skipped and returned in
+    /// ``OutboxBatch/unsendable`` for the caller to report, and its row is marked like the
+    /// others, so it cannot hold them up.
     public func publishPending(limit: Int, on connection: PostgresConnection, publish: ([OutboxMessage]) throws -> Void) throws -> OutboxBatch {
         try connection.transaction { connection in
+            // Sized first from the narrow columns (no list is read), among the rows no other
+            // replica holds: locked in a savepoint that is rolled back (which releases the
+            // locks), so the rows beyond the batch are not held while it is published.
+            try connection.executeScript("SAVEPOINT outbox_sizing")
+            let pending = try connection.query(
+                "SELECT id, message_count FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                [.text(String(max(limit, 1)))])
+            try connection.executeScript("ROLLBACK TO SAVEPOINT outbox_sizing; RELEASE SAVEPOINT outbox_sizing")
+            var candidates: [Int64] = []
+            var counted = 0
+            for row in pending where counted < max(limit, 1) {
+                candidates.append(try row.int64(0))
+                counted += try row.int(1)
+            }
+            guard !candidates.isEmpty else { return OutboxBatch() }
             let rows = try connection.query(
                 """
-                SELECT o.id, o.message_key, o.schema_name, coalesce(o.payload, a.document) FROM outbox o
-                LEFT JOIN assessments a ON a.assessment_id = o.assessment_id
-                WHERE o.published_at IS NULL ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
-                """, [.text(String(limit))])
+                WITH batch AS (
+                    SELECT id, message_key, schema_name, payload, assessment_id, assessment_ids FROM outbox
+                    WHERE id = ANY($1::bigint[]) AND published_at IS NULL
+                    FOR UPDATE SKIP LOCKED
+                )
+                SELECT b.id, coalesce(b.message_key, a.trace_id), b.schema_name, coalesce(b.payload, a.document), m.assessment_id::text
+                FROM batch b
+                CROSS JOIN LATERAL unnest(coalesce(b.assessment_ids, ARRAY[b.assessment_id])) WITH ORDINALITY AS m(assessment_id, position)
+                LEFT JOIN assessments a ON a.assessment_id = m.assessment_id
+                ORDER BY b.id, m.position
+                """, [.text(PostgresArray.integers(candidates))])
             var messages: [OutboxMessage] = []
             var batch = OutboxBatch()
+            var taken: [Int64] = []
             messages.reserveCapacity(rows.count)
             for row in rows {
                 let id = try row.int64(0)
-                guard let payload = try row.optionalString(3) else {
-                    batch.unsendable.append(id)
+                if taken.last != id { taken.append(id) }
+                guard let payload = try row.optionalString(3), let key = try row.optionalString(1) else {
+                    batch.unsendable.append(UnsendableMessage(outboxID: id, assessmentID: try row.optionalString(4) ?? "?"))
                     continue
                 }
-                messages.append(OutboxMessage(id: id, key: try row.string(1), schemaName: try row.string(2), payload: payload))
+                messages.append(OutboxMessage(id: id, key: key, schemaName: try row.string(2), payload: payload))
             }
-            guard !rows.isEmpty else { return batch }
+            guard !taken.isEmpty else { return batch }
             if !messages.isEmpty { try publish(messages) }
             _ = try connection.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                                       [.text(PostgresArray.integers(messages.map(\.id) + batch.unsendable))])
+                                       [.text(PostgresArray.integers(taken))])
             batch.published = messages.count
             return batch
         }
@@ -789,6 +829,6 @@ public struct ScoringStore: Sendable {
 
     /// Messages not yet published (a metric: the outbox backlog).
     public func outboxBacklog(on connection: PostgresConnection) throws -> Int {
-        try connection.query("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0].int(0)
+        try connection.query("SELECT coalesce(sum(message_count), 0) FROM outbox WHERE published_at IS NULL")[0].int(0)
     }
 }

@@ -145,7 +145,7 @@ final class DemoDriver: Service, Sendable {
 
         // 4. What the assessments topic holds.
         let expected = try await pool.withConnection { connection in
-            try connection.query("SELECT (SELECT count(*) FROM outbox WHERE schema_name = 'assessment/v1'), (SELECT count(*) FROM outbox)")[0]
+            try connection.query("SELECT (SELECT coalesce(sum(message_count), 0) FROM outbox WHERE schema_name = 'assessment/v1'), (SELECT coalesce(sum(message_count), 0) FROM outbox)")[0]
         }
         // Everything the outbox holds reaches the topic: assessments, window summaries and
         // any regression alerts.

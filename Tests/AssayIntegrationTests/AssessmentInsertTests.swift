@@ -4,8 +4,8 @@ import Postgres
 import Testing
 @testable import AssayStore
 
-/// A chunk's assessments: new ids stored and queued for publishing once, in id order; an id
-/// stored before keeps its first value and is not published again.
+/// A chunk's assessments: new ids stored and queued for publishing once, in id order, in one
+/// outbox row; an id stored before keeps its first value and is not published again.
 @Suite("Storing a chunk's assessments")
 struct AssessmentInsertTests {
     static let windowStart: Int64 = 1_770_000_000_000_000_000
@@ -28,7 +28,8 @@ struct AssessmentInsertTests {
         }
     }
 
-    /// (assessment id, value) of `assessments`, and (message key, payload) of `outbox` in id order.
+    /// (assessment id, value) of `assessments`, and (message key, payload) of every message in
+    /// outbox order.
     static func stored(_ env: Environment) async throws -> (assessments: [String: String], outbox: [(key: String, payload: String)]) {
         try await env.pool.withConnection { connection in
             var assessments: [String: String] = [:]
@@ -37,7 +38,7 @@ struct AssessmentInsertTests {
                 #expect(try row.int64(3) == 1)
                 assessments[try row.string(0)] = try row.string(1)
             }
-            let outbox = try connection.query("SELECT message_key, payload FROM outbox_messages WHERE schema_name = 'assessment/v1' ORDER BY id")
+            let outbox = try connection.query("SELECT message_key, payload FROM outbox_messages WHERE schema_name = 'assessment/v1' ORDER BY id, position")
                 .map { (key: try $0.string(0), payload: try $0.string(1)) }
             return (assessments, outbox)
         }
@@ -80,17 +81,79 @@ struct AssessmentInsertTests {
         }
     }
 
-    @Test("an assessment's message holds no copy of the document, only the assessment's id")
-    func messagesReferenceAssessments() async throws {
+    @Test("a chunk's messages share one outbox row that names its assessments in id order and copies no document")
+    func chunkSharesOneRow() async throws {
         try await Environment.with(partitions: 1) { env in
             let items = (0..<8).map { Self.assessment(trace: "t\($0)", name: "relevance", value: .yes) }
             _ = try await Self.insert(items, env: env)
             let rows = try await env.pool.withConnection { connection in
-                try connection.query("SELECT assessment_id::text, payload IS NULL FROM outbox WHERE schema_name = 'assessment/v1' ORDER BY id")
-                    .map { (id: try $0.optionalString(0), withoutPayload: try $0.bool(1)) }
+                try connection.query("""
+                    SELECT array_to_string(assessment_ids, ','), message_count, payload IS NULL AND assessment_id IS NULL AND message_key IS NULL
+                    FROM outbox WHERE schema_name = 'assessment/v1'
+                    """).map { (ids: try $0.string(0), count: try $0.int(1), onlyTheList: try $0.bool(2)) }
             }
-            #expect(rows.map(\.id) == items.map(\.assessment.assessmentID).sorted())
-            #expect(rows.allSatisfy { $0.withoutPayload })
+            #expect(rows.count == 1)
+            #expect(rows.first?.ids == items.map(\.assessment.assessmentID).sorted().joined(separator: ","))
+            #expect(rows.first?.count == 8)
+            #expect(rows.first?.onlyTheList == true)
+            let backlog = try await env.pool.withConnection { try ScoringStore().outboxBacklog(on: $0) }
+            #expect(backlog == 8, "the backlog counts messages, not rows")
+        }
+    }
+
+    @Test("a batch takes whole rows in id order until it holds the limit, at least one row, and skips rows another replica holds")
+    func batchesTakeWholeRows() async throws {
+        try await Environment.with(partitions: 1) { env in
+            // Four chunks of 3 messages: rows 1-4 in id order.
+            var chunks: [[NewAssessment]] = []
+            for chunk in 0..<4 {
+                let items = (0..<3).map { Self.assessment(trace: "c\(chunk)t\($0)", name: "safety", value: .yes) }
+                chunks.append(items)
+                _ = try await Self.insert(items, env: env)
+            }
+            let store = ScoringStore()
+            func publish(limit: Int) async throws -> [String] {
+                try await env.pool.withConnection { connection in
+                    var keys: [String] = []
+                    _ = try store.publishPending(limit: limit, on: connection) { keys += $0.map(\.key) }
+                    return keys
+                }
+            }
+            func traces(_ chunk: Int) -> [String] {
+                chunks[chunk].sorted { $0.assessment.assessmentID < $1.assessment.assessmentID }.map(\.assessment.traceID)
+            }
+            // Another replica holds the first row: it is skipped, not waited for. Limit 4: the
+            // rows starting at message 0 and 3 of those pending (under 4), not the third.
+            let database = env.database.url
+            let skipping = try await env.pool.withConnection { connection in
+                let holder = try PostgresConnection.connect(AssayDatabase.configuration(url: database, schema: .default))
+                defer { holder.close() }
+                try holder.executeScript("BEGIN")
+                _ = try holder.query("SELECT id FROM outbox WHERE id = (SELECT min(id) FROM outbox) FOR UPDATE")
+                var keys: [String] = []
+                _ = try store.publishPending(limit: 4, on: connection) { keys += $0.map(\.key) }
+                try holder.executeScript("ROLLBACK")
+                return keys
+            }
+            #expect(skipping == traces(1) + traces(2))
+            // Limit 2: one whole row even though it holds more. While it is being published, the
+            // rows beyond it are free for another replica (row 4 is, though sizing the batch
+            // looked at it; row 1 is this batch's).
+            let (firstRow, freeMeanwhile) = try await env.pool.withConnection { connection in
+                let other = try PostgresConnection.connect(AssayDatabase.configuration(url: database, schema: .default))
+                defer { other.close() }
+                var keys: [String] = []
+                var free = -1
+                _ = try store.publishPending(limit: 2, on: connection) { messages in
+                    keys += messages.map(\.key)
+                    free = try other.query("SELECT count(*) FROM (SELECT id FROM outbox WHERE published_at IS NULL FOR UPDATE SKIP LOCKED) f")[0].int(0)
+                }
+                return (keys, free)
+            }
+            #expect(firstRow == traces(0))
+            #expect(freeMeanwhile == 1)
+            #expect(try await publish(limit: 100) == traces(3))
+            #expect(try await publish(limit: 100) == [])
         }
     }
 
@@ -100,6 +163,15 @@ struct AssessmentInsertTests {
             // A message queued before schema version 13 carries its payload; it goes out as it is.
             try await env.pool.withConnection {
                 _ = try $0.execute("INSERT INTO outbox (message_key, schema_name, payload) VALUES ('legacy', 'assessment/v1', '{\"legacy\":true}')")
+            }
+            // One queued under versions 13 and 14 names its one assessment and has its own key.
+            let single = Self.assessment(trace: "single", name: "safety", value: .yes)
+            _ = try await Self.insert([single], env: env)
+            try await env.pool.withConnection {
+                _ = try $0.execute("""
+                    UPDATE outbox SET assessment_id = assessment_ids[1], assessment_ids = NULL, message_key = 'single-key'
+                    WHERE assessment_ids IS NOT NULL
+                    """)
             }
             let items = (0..<6).map { Self.assessment(trace: "t\($0)", name: "safety", value: $0 % 2 == 0 ? .yes : .no) }
             _ = try await Self.insert(items, env: env)
@@ -113,10 +185,10 @@ struct AssessmentInsertTests {
                 return (batch, sent)
             }
             let expected = items.filter { $0.assessment.assessmentID != deleted }.sorted { $0.assessment.assessmentID < $1.assessment.assessmentID }
-            #expect(sent.map(\.payload) == [#"{"legacy":true}"#] + expected.map { $0.assessment.json().serialized() })
-            #expect(sent.map(\.key) == ["legacy"] + expected.map(\.assessment.traceID))
-            #expect(batch.published == 6)
-            #expect(batch.unsendable.count == 1)
+            #expect(sent.map(\.payload) == [#"{"legacy":true}"#, single.assessment.json().serialized()] + expected.map { $0.assessment.json().serialized() })
+            #expect(sent.map(\.key) == ["legacy", "single-key"] + expected.map(\.assessment.traceID))
+            #expect(batch.published == 7)
+            #expect(batch.unsendable.map(\.assessmentID) == [deleted])
             let unpublished = try await env.pool.withConnection { try $0.query("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0].int(0) }
             #expect(unpublished == 0, "the unsendable message does not hold up the outbox")
             let again = try await env.pool.withConnection { try store.publishPending(limit: 100, on: $0) { _ in Issue.record("nothing left to send") } }

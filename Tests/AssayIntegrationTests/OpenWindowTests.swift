@@ -171,7 +171,7 @@ struct OpenWindowTests {
                 #expect(try summary.int(4) == 1, "\(scorer): published once, at the close")
             }
             #expect(try await env.pool.withConnection { try $0.query("SELECT count(*) FROM traces WHERE late")[0].int(0) } == 0)
-            let outboxCount = try await env.count("outbox")
+            let outboxCount = try await env.count("outbox_messages")
             let topic = try await env.readAssessmentsTopic(expected: outboxCount)
             try verifyTopic(topic, storedIDs: ids)
             let summaries = topic.filter { $0.header("assay-schema") == "window-summary/v1" }

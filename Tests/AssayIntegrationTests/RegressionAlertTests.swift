@@ -168,7 +168,7 @@ struct RegressionAlertTests {
                 return [try row.int(0), try row.int(1)]
             }, done: { $0[0] >= 1 && $0[1] == 0 })
             try await Task.sleep(for: .milliseconds(500))  // a refresh of the backlog gauge
-            let outboxCount = try await env.count("outbox")
+            let outboxCount = try await env.count("outbox_messages")
             let statistics = replica.scoring.currentStatistics
             try await replica.stop()
 

@@ -173,7 +173,7 @@ struct ScoringPipelineTests {
             let replicas = FullReplicas(["r1", "r2"], env: env)
             try await env.publish(messages)
             try await env.waitUntilScored(traces: 9000)
-            let outboxCount = try await env.count("outbox")
+            let outboxCount = try await env.count("outbox_messages")
             try await replicas.stop()
 
             // PostgreSQL: a trace has an assessment from scorer S iff rho < rate(S), exactly one.
@@ -234,7 +234,7 @@ struct ScoringPipelineTests {
             let late = windowedMessages(perWindow: 120, windows: 1, start: start, width: width, seed: 32)
             try await env.publish(late)
             try await env.waitUntilScored(traces: 420)
-            let outboxCount = try await env.count("outbox")
+            let outboxCount = try await env.count("outbox_messages")
             try await replicas.stop()
 
             let lateIDs = Set(late.compactMap { $0.key.map { String(decoding: $0, as: UTF8.self) } })
@@ -337,7 +337,7 @@ struct ScoringPipelineTests {
             // 3. Finishes everything.
             let third = try ServeProcess(environment: env, replica: "c", extraArguments: common)
             try await env.waitUntilScored(traces: 2000, timeout: .seconds(240))
-            let outboxCount = try await env.count("outbox")
+            let outboxCount = try await env.count("outbox_messages")
             third.terminate()
 
             let rhos = try await env.storedRhos()
@@ -447,7 +447,7 @@ struct BackfillTests {
             #expect(resumed.windowsDone == 2)
             let backfilled = try await env.storedAssessments().ids
             #expect(backfilled == live, "backfill wrote exactly the assessments live scoring wrote (\(backfilled.count) vs \(live.count))")
-            #expect(try await env.count("outbox") == live.count, "each new assessment is queued for publishing once")
+            #expect(try await env.count("outbox_messages") == live.count, "each new assessment is queued for publishing once")
 
             let again = try await backfill.run(request) { _ in }
             #expect(!again.resumed)
