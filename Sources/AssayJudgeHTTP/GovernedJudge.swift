@@ -23,6 +23,10 @@ import Synchronization
 ///    the inner judge, whatever retries it does inside; it is reserved before the call, so
 ///    concurrent requests never exceed the call budget. Tokens are only known afterwards, so
 ///    the token budget can be overshot by the calls already in flight when it is reached.
+///    What other replicas spent of a window's budget counts as well
+///    (``setSharedTotal(budgetKey:calls:tokens:)``); it is as fresh as the scoring service's
+///    last report, so replicas scoring one window at once can overshoot it by what they call
+///    between two reports (one chunk each).
 /// 3. **Concurrency.** At most ``Limits/maxConcurrency`` inner calls run at once; the rest wait
 ///    in FIFO order, and a waiter whose task is cancelled leaves the queue.
 ///
@@ -104,6 +108,11 @@ public final class GovernedJudge: Judge {
         var cache: ResponseCache
         var inFlightCalls: [JudgeCacheKey: SharedCall] = [:]
         var usage: [String: WindowUsage] = [:]
+        /// The part of `usage` handed out by ``takeUnreportedUsage(budgetKey:)``.
+        var reported: [String: WindowUsage] = [:]
+        /// Calls and tokens spent of a key's budget by other replicas (and by this one before a
+        /// restart), from ``setSharedTotal(budgetKey:calls:tokens:)``.
+        var elsewhere: [String: (calls: Int, tokens: Int)] = [:]
         var usageOrder: [String] = []
         var statistics = Statistics()
         var running = 0
@@ -153,6 +162,31 @@ public final class GovernedJudge: Judge {
     /// The budget use of `budgetKey` so far.
     public func usage(budgetKey: String) -> WindowUsage {
         state.withLock { $0.usage[budgetKey] ?? WindowUsage() }
+    }
+
+    /// This judge's use of `budgetKey` since the last call (calls and tokens), now counted as
+    /// reported: the scoring service adds it to the window's shared total in the database.
+    public func takeUnreportedUsage(budgetKey: String) -> WindowUsage {
+        state.withLock { state in
+            let usage = state.usage[budgetKey] ?? WindowUsage()
+            let reported = state.reported[budgetKey] ?? WindowUsage()
+            updateUsage(budgetKey: budgetKey, in: &state) { _ in }
+            state.reported[budgetKey] = usage
+            return WindowUsage(calls: usage.calls - reported.calls, inputTokens: usage.inputTokens - reported.inputTokens,
+                               outputTokens: usage.outputTokens - reported.outputTokens)
+        }
+    }
+
+    /// Sets the window's shared total, as the database holds it after this judge's latest
+    /// report: every replica's reported use, this one's included. What others spent (the total
+    /// less what this judge reported) then counts against the limits with this judge's own
+    /// use, so the replicas scoring one window share its budget. Replaces the total set before.
+    public func setSharedTotal(budgetKey: String, calls: Int, tokens: Int) {
+        state.withLock { state in
+            updateUsage(budgetKey: budgetKey, in: &state) { _ in }
+            let reported = state.reported[budgetKey] ?? WindowUsage()
+            state.elsewhere[budgetKey] = (max(0, calls - reported.calls), max(0, tokens - reported.tokens))
+        }
     }
 
     /// HTTP retries of the inner judge, when it is an ``OpenAIJudge`` (0 otherwise).
@@ -292,11 +326,14 @@ public final class GovernedJudge: Judge {
     /// Why `budgetKey` may not make another call, or nil.
     private func exhaustion(budgetKey: String, in state: State) -> String? {
         let usage = state.usage[budgetKey] ?? WindowUsage()
-        if let maxCalls = limits.maxCallsPerWindow, usage.calls >= maxCalls {
-            return "\(usage.calls) of \(maxCalls) calls used in this window"
+        let elsewhere = state.elsewhere[budgetKey] ?? (calls: 0, tokens: 0)
+        let calls = usage.calls + elsewhere.calls
+        let tokens = usage.tokens + elsewhere.tokens
+        if let maxCalls = limits.maxCallsPerWindow, calls >= maxCalls {
+            return "\(calls) of \(maxCalls) calls used in this window"
         }
-        if let maxTokens = limits.maxTokensPerWindow, usage.tokens >= maxTokens {
-            return "\(usage.tokens) of \(maxTokens) tokens used in this window"
+        if let maxTokens = limits.maxTokensPerWindow, tokens >= maxTokens {
+            return "\(tokens) of \(maxTokens) tokens used in this window"
         }
         return nil
     }
@@ -342,6 +379,8 @@ public final class GovernedJudge: Judge {
             if state.usageOrder.count > limits.maxBudgetKeys {
                 let oldest = state.usageOrder.removeFirst()
                 state.usage.removeValue(forKey: oldest)
+                state.reported.removeValue(forKey: oldest)
+                state.elsewhere.removeValue(forKey: oldest)
             }
         }
         change(&state.usage[budgetKey, default: WindowUsage()])

@@ -17,6 +17,9 @@ struct ChunkScorer: Sendable {
 
     var plan: ScoringPlan { ScoringPlan(config: config) }
 
+    /// The judge's budget key of a window: its start.
+    static func budgetKey(windowStartNanos: Int64) -> String { String(windowStartNanos) }
+
     /// A trace of the chunk: its id, ρ, late flag, and the trace itself when it was loaded
     /// (only traces sampled by some scorer are).
     struct Row: Sendable {
@@ -56,7 +59,7 @@ struct ChunkScorer: Sendable {
             }
         }
 
-        let scoringContext = ScoringContext(budgetKey: String(windowStartNanos))
+        let scoringContext = ScoringContext(budgetKey: Self.budgetKey(windowStartNanos: windowStartNanos))
         let results = await ScoringService.run(jobs.map { ($0.trace, $0.scorer) }, context: scoringContext, concurrency: concurrency)
         var candidates: [(job: Int, outcome: ScorerOutcome, assessment: Assessment, stored: StoredOutcome)] = []
         var skippedJobs = Set<Int>()

@@ -1,4 +1,5 @@
 import AssayCore
+import AssayJudgeHTTP
 import AssayMetrics
 import AssayScoring
 import AssayStore
@@ -102,7 +103,7 @@ public final class ScoringService: Service, Sendable {
     private let store: ScoringStore
     private let logger: Logger
     private let statistics = Mutex(ScoringStatistics())
-    private let scorerCache = Mutex([Int64: [any Scorer]]())
+    private let scorerCache = Mutex([Int64: (scorers: [any Scorer], judge: GovernedJudge?)]())
     private let chunksCommitted = Mutex(0)
     private let versionCache = Mutex([MonitorVersion]())
     private let wakeup = Wakeup()
@@ -372,7 +373,7 @@ public final class ScoringService: Service, Sendable {
             try await markHandled(window)
             return
         }
-        let scorers = try scorers(for: stored)
+        let (scorers, judge) = try scorers(for: stored)
         let chunkScorer = ChunkScorer(config: stored.config, configVersion: version, windowStartNanos: window.startNanos,
                                       scorers: scorers, concurrency: configuration.concurrency)
         let maximumRate = chunkScorer.plan.maximumRate
@@ -445,6 +446,9 @@ public final class ScoringService: Service, Sendable {
                 sweeping = false
             }
             if let last = rows.last { cursor = (last.rho, last.traceID) }
+            // The window's shared judge budget as it stands, before the run's first chunk is
+            // judged (later chunks start from the report after the chunk before).
+            if chunks == 0 { try await shareJudgeBudget(judge, windowStartNanos: window.startNanos) }
             let sampledIDs = rows.filter { Sampler.isSampled(rho: $0.rho, rate: maximumRate) }.map(\.traceID)
             let closedAt = window.closedAtMicros
             let loaded = try await pool.withConnection { try TraceReader.load(traceIDs: sampledIDs, windowClosedAtMicros: closedAt, on: $0) }
@@ -453,6 +457,7 @@ public final class ScoringService: Service, Sendable {
                                                     selected: &selected) { ids in
                 try await self.pool.withConnection { try store.storedOutcomes(assessmentIDs: ids, on: $0) }
             }
+            try await shareJudgeBudget(judge, windowStartNanos: window.startNanos)
 
             try await inFlight?.value
             inFlight = Task { [self, current] in
@@ -555,11 +560,27 @@ public final class ScoringService: Service, Sendable {
         return true
     }
 
-    private func scorers(for stored: MonitorVersion) throws -> [any Scorer] {
+    /// The scorers of a config version and the judge they share (one per version, cached).
+    private func scorers(for stored: MonitorVersion) throws -> (scorers: [any Scorer], judge: GovernedJudge?) {
         if let cached = scorerCache.withLock({ $0[stored.version] }) { return cached }
-        let made = try JudgeWiring.makeScorers(stored.config, logger: logger, metrics: configuration.metrics)
+        let judge = try JudgeWiring.makeJudge(stored.config, logger: logger, metrics: configuration.metrics)
+        let made = (scorers: try ScorerFactory.makeScorers(stored.config, judge: judge), judge: judge)
         scorerCache.withLock { $0[stored.version] = made }
         return made
+    }
+
+    /// Adds what `judge` spent on the window since its last report to the window's shared
+    /// total in PostgreSQL, and counts the rest of that total (other replicas, this one before
+    /// a restart) against the judge's budget: replicas scoring one window share its budget.
+    private func shareJudgeBudget(_ judge: GovernedJudge?, windowStartNanos start: Int64) async throws {
+        guard let judge else { return }
+        let key = ChunkScorer.budgetKey(windowStartNanos: start)
+        let spent = judge.takeUnreportedUsage(budgetKey: key)
+        let store = self.store
+        let total = try await pool.withConnection {
+            try store.addJudgeUsage(windowStartNanos: start, calls: spent.calls, inputTokens: spent.inputTokens, outputTokens: spent.outputTokens, on: $0)
+        }
+        judge.setSharedTotal(budgetKey: key, calls: total.calls, tokens: total.tokens)
     }
 
     /// Runs scorers with bounded concurrency; results in job order.

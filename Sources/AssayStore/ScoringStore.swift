@@ -124,6 +124,20 @@ public struct ChunkResult: Sendable {
     public init() {}
 }
 
+/// Judge calls and tokens spent on one window by all replicas (`judge_usage`).
+public struct JudgeUsage: Sendable, Equatable {
+    public var calls: Int
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var tokens: Int { inputTokens + outputTokens }
+
+    public init(calls: Int = 0, inputTokens: Int = 0, outputTokens: Int = 0) {
+        self.calls = calls
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+    }
+}
+
 /// A message waiting in the outbox.
 public struct OutboxMessage: Sendable, Equatable {
     /// The outbox row holding it (a chunk's assessments share one row).
@@ -825,6 +839,26 @@ public struct ScoringStore: Sendable {
             batch.published = messages.count
             return batch
         }
+    }
+
+    // MARK: - Judge budgets
+
+    /// Adds one replica's judge use since its last report to a window's shared total
+    /// (`judge_usage`) and returns the new total, every replica's reports included.
+    public func addJudgeUsage(windowStartNanos: Int64, calls: Int, inputTokens: Int, outputTokens: Int,
+                              on connection: PostgresConnection) throws -> JudgeUsage {
+        let row = try connection.query(
+            """
+            INSERT INTO judge_usage AS u (window_start_ns, calls, input_tokens, output_tokens) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (window_start_ns) DO UPDATE SET
+                calls = u.calls + EXCLUDED.calls,
+                input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+                output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+                updated_at = now()
+            RETURNING calls, input_tokens, output_tokens
+            """,
+            [.text(String(windowStartNanos)), .text(String(calls)), .text(String(inputTokens)), .text(String(outputTokens))])[0]
+        return JudgeUsage(calls: try row.int(0), inputTokens: try row.int(1), outputTokens: try row.int(2))
     }
 
     /// Messages not yet published (a metric: the outbox backlog).

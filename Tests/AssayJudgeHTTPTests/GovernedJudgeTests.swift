@@ -171,6 +171,36 @@ struct GovernedJudgeTests {
         #expect(judge.sourceID == "test/counting@1")
     }
 
+    @Test("what other replicas reported of a window's budget counts against it; this judge's own reports are not counted twice")
+    func sharedBudget() async throws {
+        let counting = CountingJudge()
+        let judge = GovernedJudge(wrapping: counting, limits: .init(maxConcurrency: 1, maxCallsPerWindow: 6), logger: quietLogger)
+        let window = ScoringContext(budgetKey: "w")
+        var n = 0
+        func ask(_ context: ScoringContext = window) async -> String? {
+            n += 1
+            return failureCode(await judge.judge(sampleRequest(n), context: context))
+        }
+
+        // Others spent 3 of 6: three calls are left for this judge.
+        judge.setSharedTotal(budgetKey: "w", calls: 3, tokens: 0)
+        #expect(await ask() == nil)
+        #expect(await ask() == nil)
+        #expect(judge.takeUnreportedUsage(budgetKey: "w") == GovernedJudge.WindowUsage(calls: 2))
+        // The total now holds this judge's 2 as well: others still spent 3, so one call is left.
+        judge.setSharedTotal(budgetKey: "w", calls: 5, tokens: 0)
+        #expect(await ask() == nil)
+        #expect(await ask() == "BUDGET_EXHAUSTED")
+        #expect(counting.calls == 3)
+        #expect(judge.takeUnreportedUsage(budgetKey: "w") == GovernedJudge.WindowUsage(calls: 1, budgetSkips: 0))
+        #expect(judge.takeUnreportedUsage(budgetKey: "w") == GovernedJudge.WindowUsage())
+        // Another window has its own budget, and a token total at the limit stops calls too.
+        #expect(await ask(ScoringContext(budgetKey: "v")) == nil)
+        let tokens = GovernedJudge(wrapping: counting, limits: .init(maxConcurrency: 1, maxCallsPerWindow: nil, maxTokensPerWindow: 100), logger: quietLogger)
+        tokens.setSharedTotal(budgetKey: "w", calls: 1, tokens: 100)
+        #expect(failureCode(await tokens.judge(sampleRequest(99), context: window)) == "BUDGET_EXHAUSTED")
+    }
+
     @Test("the cache evicts the least recently used entry beyond its bound")
     func cacheIsBounded() {
         var cache = ResponseCache(maxEntries: 2, maxBytes: 1 << 20)
