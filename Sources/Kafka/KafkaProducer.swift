@@ -217,10 +217,15 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Flushes for up to `timeout`, then frees the handle. Undelivered messages fail.
     public func close(timeout: Duration = .seconds(10)) async {
         try? await flush(timeout: timeout)
-        stopPolling()
-        pollThread.shutdown()
+        // Joining the poll thread (it polls in 50 ms steps) and destroying the handle (it
+        // waits for librdkafka's own threads) block: they run on the flush thread, off Swift's
+        // cooperative pool. Then only the idle flush thread is joined here.
+        _ = try? await flushThread.run { [self] in
+            stopPolling()
+            pollThread.shutdown()
+            if markClosed() { rd_kafka_destroy(handle) }
+        }
         flushThread.shutdown()
-        if markClosed() { rd_kafka_destroy(handle) }
     }
 
     /// Returns true the first time only.
