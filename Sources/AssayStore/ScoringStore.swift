@@ -597,9 +597,10 @@ public struct ScoringStore: Sendable {
             _ = try connection.copyFrom(copyAssessments) { writer in
                 for row in rows { try writer.writeRow(row.values(windowStart: window, configVersion: version)) }
             }
-            // One outbox row names the whole chunk (schema version 15), in id order.
+            // One outbox row names the whole chunk (schema version 15), in id order; its empty
+            // payload stops publishers from before version 15 (see the migration).
             _ = try connection.execute(
-                "INSERT INTO outbox (schema_name, assessment_ids, message_count) VALUES ('assessment/v1', $1::uuid[], $2)",
+                "INSERT INTO outbox (schema_name, payload, assessment_ids, message_count) VALUES ('assessment/v1', '', $1::uuid[], $2)",
                 [.text(PostgresArray.text(rows.map(\.item.assessment.assessmentID))), .text(String(rows.count))])
             try connection.executeScript("RELEASE SAVEPOINT copy_new_assessments")
             return rows.count
@@ -687,8 +688,8 @@ public struct ScoringStore: Sendable {
                 ON CONFLICT (assessment_id) DO NOTHING
                 RETURNING assessment_id
             )
-            INSERT INTO outbox (schema_name, assessment_ids, message_count)
-            SELECT 'assessment/v1', array_agg(assessment_id ORDER BY assessment_id), count(*) FROM inserted
+            INSERT INTO outbox (schema_name, payload, assessment_ids, message_count)
+            SELECT 'assessment/v1', '', array_agg(assessment_id ORDER BY assessment_id), count(*) FROM inserted
             HAVING count(*) > 0
             RETURNING message_count
             """).first.map { try $0.int(0) } ?? 0
@@ -813,7 +814,8 @@ public struct ScoringStore: Sendable {
                     WHERE id = ANY($1::bigint[]) AND published_at IS NULL
                     FOR UPDATE SKIP LOCKED
                 )
-                SELECT b.id, coalesce(b.message_key, a.trace_id), b.schema_name, coalesce(b.payload, a.document), m.assessment_id::text
+                SELECT b.id, coalesce(b.message_key, a.trace_id), b.schema_name,
+                       CASE WHEN b.assessment_ids IS NULL THEN coalesce(b.payload, a.document) ELSE a.document END, m.assessment_id::text
                 FROM batch b
                 CROSS JOIN LATERAL unnest(coalesce(b.assessment_ids, ARRAY[b.assessment_id])) WITH ORDINALITY AS m(assessment_id, position)
                 LEFT JOIN assessments a ON a.assessment_id = m.assessment_id

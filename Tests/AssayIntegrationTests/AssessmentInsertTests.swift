@@ -88,7 +88,7 @@ struct AssessmentInsertTests {
             _ = try await Self.insert(items, env: env)
             let rows = try await env.pool.withConnection { connection in
                 try connection.query("""
-                    SELECT array_to_string(assessment_ids, ','), message_count, payload IS NULL AND assessment_id IS NULL AND message_key IS NULL
+                    SELECT array_to_string(assessment_ids, ','), message_count, payload = '' AND assessment_id IS NULL AND message_key IS NULL
                     FROM outbox WHERE schema_name = 'assessment/v1'
                     """).map { (ids: try $0.string(0), count: try $0.int(1), onlyTheList: try $0.bool(2)) }
             }
@@ -98,6 +98,32 @@ struct AssessmentInsertTests {
             #expect(rows.first?.onlyTheList == true)
             let backlog = try await env.pool.withConnection { try ScoringStore().outboxBacklog(on: $0) }
             #expect(backlog == 8, "the backlog counts messages, not rows")
+        }
+    }
+
+    @Test("a publisher from before version 15 fails on a chunk's row (a payload without a key) instead of marking it published unsent")
+    func olderPublishersCannotDropAChunk() async throws {
+        try await Environment.with(partitions: 1) { env in
+            let items = (0..<3).map { Self.assessment(trace: "t\($0)", name: "safety", value: .yes) }
+            _ = try await Self.insert(items, env: env)
+            try await env.pool.withConnection { connection in
+                // The row as the publishers of versions 13 and 14 read it: they mark a row
+                // without a payload published unsent, and read the key of a row with one.
+                let old = try connection.query("""
+                    SELECT o.message_key, coalesce(o.payload, a.document) FROM outbox o
+                    LEFT JOIN assessments a ON a.assessment_id = o.assessment_id
+                    WHERE o.published_at IS NULL ORDER BY o.id
+                    """)
+                #expect(old.count == 1)
+                #expect(try old[0].optionalString(1) != nil, "a payload: not taken for a deleted assessment")
+                #expect(try old[0].optionalString(0) == nil, "no key: reading it fails and the transaction rolls back")
+                // Versions before 13 read the payload and the key straight from the row.
+                #expect(try connection.query("SELECT message_key FROM outbox")[0].optionalString(0) == nil)
+                // And a chunk's row cannot be written without that payload.
+                #expect(throws: PostgresError.self) {
+                    _ = try connection.execute("UPDATE outbox SET payload = NULL")
+                }
+            }
         }
     }
 
@@ -169,7 +195,7 @@ struct AssessmentInsertTests {
             _ = try await Self.insert([single], env: env)
             try await env.pool.withConnection {
                 _ = try $0.execute("""
-                    UPDATE outbox SET assessment_id = assessment_ids[1], assessment_ids = NULL, message_key = 'single-key'
+                    UPDATE outbox SET assessment_id = assessment_ids[1], assessment_ids = NULL, payload = NULL, message_key = 'single-key'
                     WHERE assessment_ids IS NOT NULL
                     """)
             }
