@@ -12,8 +12,8 @@ import Synchronization
 ///
 /// Rows are taken in id order under `FOR UPDATE SKIP LOCKED` (a scored chunk's assessments
 /// share one row), published with the idempotent producer, and marked published in the same
-/// transaction once the broker acknowledged them. A crash in between publishes the same bytes again: downstream may see an id twice,
-/// never two values for one id.
+/// transaction once the broker acknowledged them. A crash in between publishes the same bytes
+/// again: downstream may see an id twice, never two values for one id.
 public final class OutboxPublisher: Service, Sendable {
     public struct Configuration: Sendable {
         public var brokers: String

@@ -785,11 +785,11 @@ public struct ScoringStore: Sendable {
     /// bytes.
     ///
     /// Rows are taken whole, in id order, until they hold `limit` messages or more: a batch
-    /// exceeds `limit` by less than one row (a scored chunk's row holds its chunk's messages). An assessment's message is its stored
-    /// document (schema version 13), keyed by its trace id. If that assessment was deleted by
-    /// hand there is nothing to send: the message is skipped and returned in
-    /// ``OutboxBatch/unsendable`` for the caller to report, and its row is marked like the
-    /// others, so it cannot hold them up.
+    /// exceeds `limit` by less than one row (a scored chunk's row holds its chunk's messages).
+    /// An assessment's message is its stored document (schema version 13), keyed by its trace
+    /// id. If that assessment was deleted by hand there is nothing to send: the message is
+    /// skipped and returned in ``OutboxBatch/unsendable`` for the caller to report, and its row
+    /// is marked like the others, so it cannot hold them up.
     public func publishPending(limit: Int, on connection: PostgresConnection, publish: ([OutboxMessage]) throws -> Void) throws -> OutboxBatch {
         try connection.transaction { connection in
             // Sized first from the narrow columns (no list is read), among the rows no other
