@@ -114,17 +114,24 @@ public enum TraceReader {
 public enum PostgresArray {
     /// `{"a","b"}` with `"` and `\` escaped; NUL is not representable and is replaced.
     public static func text(_ values: [String]) -> String {
-        var output = "{"
+        // Built as UTF-8 bytes: appending scalar by scalar to a String was 5% of a scoring
+        // replica's CPU (a chunk's ids, several thousand per statement).
+        var output: [UInt8] = [UInt8(ascii: "{")]
+        output.reserveCapacity(values.reduce(2) { $0 + $1.utf8.count + 3 })
+        var element: [UInt8] = []
         for (index, value) in values.enumerated() {
-            if index > 0 { output += "," }
-            output += "\""
-            for character in value.sanitizedForPostgres.unicodeScalars {
-                if character == "\"" || character == "\\" { output += "\\" }
-                output.unicodeScalars.append(character)
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            output.append(UInt8(ascii: "\""))
+            element.removeAll(keepingCapacity: true)
+            value.appendSanitizedUTF8(to: &element)
+            for byte in element {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { output.append(UInt8(ascii: "\\")) }
+                output.append(byte)
             }
-            output += "\""
+            output.append(UInt8(ascii: "\""))
         }
-        return output + "}"
+        output.append(UInt8(ascii: "}"))
+        return String(decoding: output, as: UTF8.self)
     }
 
     /// `{1,2,3}`.
