@@ -506,8 +506,8 @@ extension Migration {
             COMMENT ON COLUMN outbox.message_key IS 'the Kafka key (NULL on a row of assessment_ids: each message is keyed by its assessment''s trace id)';
 
             -- Every message with its key and payload, as the publisher sends them, in (id, position) order.
-            DROP VIEW outbox_messages;
-            CREATE VIEW outbox_messages AS
+            -- The columns of version 13 keep their places (views built on it keep working); two are added.
+            CREATE OR REPLACE VIEW outbox_messages AS
             SELECT o.id, coalesce(o.message_key, a.trace_id) AS message_key, o.schema_name,
                    CASE WHEN o.assessment_ids IS NULL THEN coalesce(o.payload, a.document) ELSE a.document END AS payload,
                    o.created_at, o.published_at, m.position, m.assessment_id
