@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+/// `scripts/run-tests.sh` (what `make test` runs after building), driven with stand-ins for
+/// `swift` that record each call.
+@Suite("scripts/run-tests.sh")
+struct RunTestsScriptTests {
+    /// Runs the script with `SWIFT` set to a stand-in whose body is `body`; returns the exit
+    /// status and how many times the stand-in was called.
+    static func run(standIn body: String) throws -> (status: Int32, calls: Int) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("run-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let standIn = folder.appendingPathComponent("swift")
+        let calls = folder.appendingPathComponent("calls")
+        try """
+            #!/usr/bin/env bash
+            echo call >> '\(calls.path)'
+            n=$(wc -l < '\(calls.path)')
+            \(body)
+            """.write(to: standIn, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: standIn.path)
+        let process = Process()
+        process.executableURL = Repository.url("scripts/run-tests.sh")
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT": standIn.path]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let count = (try? String(contentsOf: calls, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        return (process.terminationStatus, count)
+    }
+
+    @Test("an abort by the mock broker's member_add assertion runs the suite once more, and its result counts")
+    func rerunsAfterTheMockBrokerAbort() throws {
+        let crash = #"echo "assayPackageTests.xctest: rdkafka_mock_cgrp.c:567: rd_kafka_mock_cgrp_member_add: Assertion \`!member->resp' failed." >&2; exit 134"#
+        let passesSecond = try Self.run(standIn: "if [ \"$n\" -eq 1 ]; then \(crash); fi; exit 0")
+        #expect(passesSecond.status == 0)
+        #expect(passesSecond.calls == 2)
+        let crashesTwice = try Self.run(standIn: crash)
+        #expect(crashesTwice.status != 0, "a second abort fails")
+        #expect(crashesTwice.calls == 2, "only one rerun")
+    }
+
+    @Test("any other failure fails at once, without a rerun; a pass passes")
+    func otherFailuresAreNotRetried() throws {
+        let failed = try Self.run(standIn: #"echo "✘ Test run with 3 tests failed"; exit 1"#)
+        #expect(failed.status == 1)
+        #expect(failed.calls == 1)
+        let passed = try Self.run(standIn: "exit 0")
+        #expect(passed.status == 0)
+        #expect(passed.calls == 1)
+    }
+}
