@@ -863,6 +863,14 @@ public struct ScoringStore: Sendable {
         return JudgeUsage(calls: try row.int(0), inputTokens: try row.int(1), outputTokens: try row.int(2))
     }
 
+    /// A window's shared judge total (`judge_usage`), every replica's reports included; zero
+    /// before any report.
+    public func judgeUsage(windowStartNanos: Int64, on connection: PostgresConnection) throws -> JudgeUsage {
+        guard let row = try connection.query("SELECT calls, input_tokens, output_tokens FROM judge_usage WHERE window_start_ns = $1",
+                                             [.text(String(windowStartNanos))]).first else { return JudgeUsage() }
+        return JudgeUsage(calls: try row.int(0), inputTokens: try row.int(1), outputTokens: try row.int(2))
+    }
+
     /// Messages not yet published (a metric: the outbox backlog).
     public func outboxBacklog(on connection: PostgresConnection) throws -> Int {
         try connection.query("SELECT coalesce(sum(message_count), 0) FROM outbox WHERE published_at IS NULL")[0].int(0)
