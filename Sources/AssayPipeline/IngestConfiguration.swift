@@ -30,6 +30,15 @@ public struct IngestConfiguration: Sendable {
     public var eventTimePolicy = EventTimePolicy()
     public var sessionTimeout: Duration = .seconds(45)
     public var heartbeatInterval: Duration = .seconds(3)
+    /// How long a Kafka offset commit waits for the group coordinator's answer. PostgreSQL
+    /// holds the offsets that matter, so an unanswered commit is logged and retried with the
+    /// next batch instead of holding up ingest.
+    public var kafkaCommitTimeout: Duration = .seconds(5)
+    /// How long leaving the group may take at shutdown. With the brokers unreachable
+    /// librdkafka would try for up to the session timeout, past the shutdown deadline; the
+    /// replica then leaves without a word to the broker, which evicts it after the session
+    /// timeout. Kept, with two commit timeouts, inside the shutdown deadline.
+    public var leaveTimeout: Duration = .seconds(10)
     /// Raw librdkafka consumer properties (escape hatch).
     public var kafkaOptions: [String: String] = [:]
     /// Name shown in logs and as the Kafka client id.
@@ -49,6 +58,7 @@ public struct IngestConfiguration: Sendable {
         configuration.clientID = replicaName
         configuration.sessionTimeout = sessionTimeout
         configuration.heartbeatInterval = heartbeatInterval
+        configuration.commitTimeout = kafkaCommitTimeout
         configuration.autoOffsetReset = .error
         configuration.maxMessageBytes = max(decodeLimits.maxMessageBytes * 2, 8 * 1024 * 1024)
         configuration.rawOptions = kafkaOptions

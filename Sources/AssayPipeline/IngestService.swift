@@ -120,11 +120,11 @@ public final class IngestService: Service, Sendable {
                 inFlight.task.cancel()
                 _ = try? await inFlight.task.value
             }
-            await consumer.close()
+            await consumer.close(timeout: configuration.leaveTimeout)
             throw error
         }
         logger.info("ingest shutting down: leaving the group")
-        await consumer.close()
+        await consumer.close(timeout: configuration.leaveTimeout)
     }
 
     /// Reports every assigned partition as behind or caught up (at most once a second): only

@@ -111,6 +111,16 @@ public final class DedicatedThread: @unchecked Sendable {
         }
     }
 
+    /// Like ``shutdown()``, but returns at once: the thread runs the jobs already queued and
+    /// then exits by itself. For a thread left in a C call that may not return soon (a
+    /// handle being destroyed while its broker is unreachable), so the caller is not held.
+    public func shutdownWithoutWaiting() {
+        condition.lock()
+        isStopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
     private static let threadKeyName = "assay.DedicatedThread.key"
 
     private func loop() {

@@ -32,6 +32,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var autoOffsetReset: AutoOffsetReset = .error
     /// Upper bound on one message's size that the consumer will fetch.
     public var maxMessageBytes: Int = 8 * 1024 * 1024
+    /// How long a commit (explicit, or on revocation) waits for the group coordinator's
+    /// answer before it reports `_TIMED_OUT`.
+    public var commitTimeout: Duration = .seconds(5)
     /// Raw librdkafka properties, applied last (escape hatch for anything not typed here).
     public var rawOptions: [String: String] = [:]
 

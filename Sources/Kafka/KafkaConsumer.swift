@@ -80,7 +80,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var isClosed = false  // only read/written on `thread`
 
     public init(configuration: KafkaConsumerConfiguration, listener: ConsumerRebalanceListener, logger: Logger) throws(KafkaError) {
-        let context = ConsumerContext(logger: logger, listener: listener)
+        let context = ConsumerContext(logger: logger, listener: listener, commitTimeout: configuration.commitTimeout)
         let conf = try makeRDKafkaConf(configuration.properties, operation: "consumer configuration")
         installCommonCallbacks(conf: conf, context: context)
         rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
@@ -247,9 +247,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         guard !offsets.isEmpty else { return }
         try await thread.run { [self] () throws -> Void in
             let list = RDTopicPartitionList(Array(offsets.keys)) { offsets[$0] ?? Int64(RD_KAFKA_OFFSET_INVALID) }
-            let err = rd_kafka_commit(handle, list.pointer, 0)
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, operation: "commit") }
-            for (tp, _, partitionErr) in list.elements where partitionErr != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let result = commitAwaitingAnswer(handle, list, timeout: context.commitTimeout)
+            if result.error != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(result.error, operation: "commit") }
+            for (tp, partitionErr) in result.partitionErrors {
                 throw KafkaError(partitionErr, operation: "commit \(tp)")
             }
             context.revocationCommitFailed = false
@@ -445,18 +445,66 @@ public final class KafkaConsumer: @unchecked Sendable {
         try await thread.run { [context] in context.assignment }
     }
 
+    /// How ``close(timeout:)`` ended.
+    public enum CloseOutcome: Sendable, Equatable {
+        /// The member left the group (partitions revoked through the listener) and the
+        /// handle is freed.
+        case left
+        /// The group did not finish closing in time (no coordinator answered: the brokers
+        /// are unreachable). The broker evicts the member after the session timeout; the
+        /// handle is freed in the background once librdkafka gives up.
+        case gaveUp
+    }
+
     /// Leaves the group (revoking partitions through the listener) and frees the handle.
-    public func close() async {
-        _ = try? await thread.run { [self] in
-            guard !self.isClosed else { return }
+    ///
+    /// With no coordinator reachable librdkafka keeps trying for up to the session timeout
+    /// (45 s by default), longer than a replica's shutdown deadline; after `timeout` this
+    /// stops waiting and returns ``CloseOutcome/gaveUp``.
+    @discardableResult
+    public func close(timeout: Duration = .seconds(30)) async -> CloseOutcome {
+        let outcome = (try? await thread.run { [self] () -> CloseOutcome in
+            guard !self.isClosed else { return .left }
             self.isClosed = true
-            let err = rd_kafka_consumer_close(self.handle)
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                self.logger.info("consumer close reported an error", metadata: ["kafka.error": "\(KafkaError(err, operation: "close"))"])
-            }
-            rd_kafka_destroy(self.handle)
+            return self.closeOnThread(timeout: timeout)
+        }) ?? .left
+        switch outcome {
+        case .left:
+            thread.shutdown()
+        case .gaveUp:
+            logger.warning("left without leaving the Kafka group: no coordinator answered; the broker evicts this member after the session timeout",
+                           metadata: ["kafka.close_timeout": "\(timeout)"])
+            // rd_kafka_destroy waits for the group to finish closing; it runs on the
+            // consumer's own thread, which the caller does not wait for.
+            // The job holds `self`, so the context librdkafka's callbacks reach outlives it.
+            thread.submit { [self] in rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE) }
+            thread.shutdownWithoutWaiting()
         }
-        thread.shutdown()
+        return outcome
+    }
+
+    /// Runs on `thread`: closes through a queue of our own, serving its callbacks (the
+    /// revocation) until librdkafka reports the consumer closed or `timeout` passes.
+    private func closeOnThread(timeout: Duration) -> CloseOutcome {
+        guard let queue = rd_kafka_queue_new(handle) else {
+            rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+            return .left
+        }
+        if let error = rd_kafka_consumer_close_queue(handle, queue) {
+            logger.info("consumer close reported an error", metadata: ["kafka.error": "\(KafkaError(consuming: error, operation: "close"))"])
+            rd_kafka_queue_destroy(queue)
+            rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+            return .left
+        }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while rd_kafka_consumer_closed(handle) == 0 && ContinuousClock.now < deadline {
+            _ = rd_kafka_queue_poll_callback(queue, 100)
+        }
+        let closed = rd_kafka_consumer_closed(handle) != 0
+        rd_kafka_queue_destroy(queue)
+        guard closed else { return .gaveUp }
+        rd_kafka_destroy(handle)
+        return .left
     }
 
     /// Frees the handle without leaving the group or committing: what a crash looks like
@@ -491,6 +539,8 @@ final class ConsumerContext: RDKafkaCallbackContext, @unchecked Sendable {
     /// Partitions assigned while this is set are paused inside the rebalance callback, before
     /// any fetch can deliver from them (see ``KafkaConsumer/pauseNewAssignments(_:)``).
     var pausingNewAssignments = false
+    /// How long a commit waits for the group coordinator's answer.
+    let commitTimeout: Duration
     /// The listener's offsets could not be committed on the last revocation (the broker
     /// refuses commits while a rebalance completes); cleared by a successful ``KafkaConsumer/commit(_:)``.
     var revocationCommitFailed = false
@@ -509,10 +559,37 @@ final class ConsumerContext: RDKafkaCallbackContext, @unchecked Sendable {
         }
     }
 
-    init(logger: Logger, listener: ConsumerRebalanceListener) {
+    init(logger: Logger, listener: ConsumerRebalanceListener, commitTimeout: Duration) {
         self.listener = listener
+        self.commitTimeout = commitTimeout
         super.init(logger: logger)
     }
+}
+
+/// Commits `list` and waits at most `timeout` for the coordinator's answer.
+///
+/// `rd_kafka_commit`'s synchronous form waits for as long as no coordinator answers, so a
+/// replica told to stop while the brokers are down would never leave. The answer that
+/// comes after the timeout goes to a queue already destroyed, and librdkafka drops it.
+/// Returns `_TIMED_OUT` when no answer came in time, else the commit's error and the
+/// partitions that failed.
+func commitAwaitingAnswer(_ handle: OpaquePointer, _ list: RDTopicPartitionList, timeout: Duration)
+    -> (error: rd_kafka_resp_err_t, partitionErrors: [(TopicPartition, rd_kafka_resp_err_t)])
+{
+    guard let queue = rd_kafka_queue_new(handle) else { return (RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE, []) }
+    defer { rd_kafka_queue_destroy(queue) }
+    let err = rd_kafka_commit_queue(handle, list.pointer, queue, nil, nil)
+    guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { return (err, []) }
+    guard let event = rd_kafka_queue_poll(queue, Int32(clamping: timeout.milliseconds)) else {
+        return (RD_KAFKA_RESP_ERR__TIMED_OUT, [])
+    }
+    defer { rd_kafka_event_destroy(event) }
+    let eventErr = rd_kafka_event_error(event)
+    guard eventErr == RD_KAFKA_RESP_ERR_NO_ERROR else { return (eventErr, []) }
+    let failed = RDTopicPartitionList.elements(of: rd_kafka_event_topic_partition_list(event))
+        .filter { $0.2 != RD_KAFKA_RESP_ERR_NO_ERROR }
+        .map { ($0.0, $0.2) }
+    return (RD_KAFKA_RESP_ERR_NO_ERROR, failed)
 }
 
 private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?) -> Void = { handle, err, partitions, opaque in
@@ -565,7 +642,7 @@ private let consumerRebalanceCallback: @convention(c) (OpaquePointer?, rd_kafka_
         if !commits.isEmpty {
             // Still the owner here, so the commit counts (after the revocation it would fail).
             let list = RDTopicPartitionList(Array(commits.keys)) { commits[$0] ?? Int64(RD_KAFKA_OFFSET_INVALID) }
-            let commitErr = rd_kafka_commit(handle, list.pointer, 0)
+            let commitErr = commitAwaitingAnswer(handle, list, timeout: consumer.commitTimeout).error
             if commitErr != RD_KAFKA_RESP_ERR_NO_ERROR && commitErr != RD_KAFKA_RESP_ERR__NO_OFFSET {
                 consumer.revocationCommitFailed = true
                 consumer.logger.info("commit on revocation failed", metadata: ["kafka.error": "\(KafkaError(commitErr, operation: "commit"))"])

@@ -159,6 +159,10 @@ struct ServeCommand: AsyncParsableCommand {
                                                   maxNestingDepth: maxNestingDepth)
             configuration.sessionTimeout = .milliseconds(sessionTimeoutMs)
             configuration.heartbeatInterval = .milliseconds(max(100, sessionTimeoutMs / 10))
+            // Leaving at shutdown (a commit, then close with its revocation commit) fits in the
+            // deadline even with the brokers unreachable: at most a third, then a sixth each.
+            configuration.leaveTimeout = .milliseconds(min(10_000, shutdownDeadlineSeconds * 1000 / 3))
+            configuration.kafkaCommitTimeout = .milliseconds(min(5_000, shutdownDeadlineSeconds * 1000 / 6))
             configuration.kafkaOptions = try parsedKafkaOptions()
             configuration.crashAfterDurableBatches = crashAfterBatches
             configuration.eventTimePolicy.maxFutureSkewNanos = Int64(maxFutureSkewSeconds) * 1_000_000_000

@@ -81,4 +81,29 @@ struct ReliabilityTests {
             #expect(Set(try await env.storedTraceIDs().keys) == ids)
         }
     }
+
+    @Test("SIGTERM with the broker down: the replica stops waiting for Kafka and exits 0 within its deadline, every trace kept")
+    func shutdownDuringBrokerOutage() async throws {
+        try await Environment.with(partitions: 4) { env in
+            let (good, ids) = syntheticMessages(count: 300, seed: 31)
+            try await env.publish(good)
+            // librdkafka alone would wait up to the 45 s session timeout for a coordinator to
+            // take the last commit and the leave, past the 20 s deadline; the shutdown then
+            // ended in service-lifecycle's crash.
+            let replica = try ServeProcess(environment: env, replica: "outage",
+                                           extraArguments: ["--session-timeout-ms", "45000", "--shutdown-deadline-seconds", "20"])
+            _ = try await env.waitUntil("every trace stored", query: { try $0.query("SELECT count(*) FROM traces")[0].int(0) }, done: { $0 == 300 })
+            try env.cluster.setBrokerDown(1)
+            let noticed = ContinuousClock.now.advanced(by: .seconds(60))
+            while !replica.log.contains("_ALL_BROKERS_DOWN") && ContinuousClock.now < noticed {
+                try await Task.sleep(for: .milliseconds(100))  // polls the log file for librdkafka's report
+            }
+            #expect(replica.log.contains("_ALL_BROKERS_DOWN"), "the replica saw every broker down: \(replica.log.suffix(1500))")
+            replica.terminate()
+            #expect(replica.process.terminationReason == .exit && replica.process.terminationStatus == 0,
+                    "clean exit: \(replica.log.suffix(2500))")
+            #expect(replica.log.contains("left without leaving the Kafka group"), "gave up on the coordinator")
+            #expect(Set(try await env.storedTraceIDs().keys) == ids)
+        }
+    }
 }
