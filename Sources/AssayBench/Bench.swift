@@ -150,6 +150,10 @@ struct RunResult: Sendable {
     /// With several scoring replicas in (d), each one's CPU time (how the work was shared).
     var scoreReplicaCPUSeconds: [Double] = []
     var scoreDatabaseCPUSeconds: Double?
+    /// (d′) `psql \copy` of (d)'s assessment rows into a fresh database: writing (d)'s output
+    /// alone, the floor under (d) for any design that stores each assessment as a row.
+    var assessmentsCopySeconds: Double?
+    var assessmentsCopyDatabaseCPUSeconds: Double?
     /// (e) Streaming: ingest with the monitor in force (scoring the open window meanwhile),
     /// from the window's close to the last assessment published, the share of traces scored
     /// before the close, launch to last published, and the serve's peak RSS.
@@ -188,6 +192,7 @@ struct RunResult: Sendable {
                kafkaRate, copyRate, copyTextRate, ingestRate, ratio, ingestSeconds, steadyRatio, cpuMicrosPerTrace, databaseCPUMicrosPerTrace,
                copyDatabaseCPUMicrosPerTrace, ingestRSSMB)
             + (scoreSeconds.map { String(format: "; scoring %.2f s for %d assessments (%.3f ms each; scored after %.2f s; CPU %.1f s, PostgreSQL %.1f s), RSS %.0f MB", $0, assessments, 1000 * $0 / Double(max(assessments, 1)), scoredSeconds ?? 0, scoreCPUSeconds ?? 0, scoreDatabaseCPUSeconds ?? 0, scoreRSSMB ?? 0) } ?? "")
+            + (assessmentsCopySeconds.map { String(format: "; COPY of the assessments alone %.2f s", $0) } ?? "")
             + (scoreReplicaCPUSeconds.count > 1 ? "; CPU per scoring replica " + scoreReplicaCPUSeconds.map { String(format: "%.1f s", $0) }.joined(separator: ", ") : "")
             + (streamingCloseSeconds.map { String(format: "; streaming: ingest %.1f s, %.0f%% scored before the close, close to last published %.2f s, total %.1f s, RSS %.0f MB",
                                                   streamingIngestSeconds ?? 0, 100 * (streamingScoredBeforeClose ?? 0), $0, streamingTotalSeconds ?? 0, streamingRSSMB ?? 0) } ?? "")
@@ -220,6 +225,8 @@ struct RunResult: Sendable {
         median.copyTextSeconds = mid(results.map(\.copyTextSeconds))
         median.scoreCPUSeconds = midOptional(results.compactMap(\.scoreCPUSeconds))
         median.scoreDatabaseCPUSeconds = midOptional(results.compactMap(\.scoreDatabaseCPUSeconds))
+        median.assessmentsCopySeconds = midOptional(results.compactMap(\.assessmentsCopySeconds))
+        median.assessmentsCopyDatabaseCPUSeconds = midOptional(results.compactMap(\.assessmentsCopyDatabaseCPUSeconds))
         median.ingestDatabaseCPUSeconds = mid(results.map(\.ingestDatabaseCPUSeconds))
         median.copyDatabaseCPUSeconds = mid(results.map(\.copyDatabaseCPUSeconds))
         return median
@@ -242,6 +249,11 @@ struct RunResult: Sendable {
         if let scoreSeconds {
             lines.append(String(format: "(d) scoring: %.2f s from window close to the last assessment published, %d assessments, %.3f ms per assessment (%.1f%% of the ingest time); the window's summaries were committed after %.2f s",
                                 scoreSeconds, assessments, 1000 * scoreSeconds / Double(max(assessments, 1)), 100 * scoreSeconds / ingestSeconds, scoredSeconds ?? 0))
+            if let assessmentsCopySeconds {
+                lines.append(String(format: "(d') PostgreSQL COPY of (d)'s assessment rows alone: %.2f s (%.1f%% of the ingest time; PostgreSQL CPU %.1f s); (d) took %.1f× that",
+                                    assessmentsCopySeconds, 100 * assessmentsCopySeconds / ingestSeconds, assessmentsCopyDatabaseCPUSeconds ?? 0,
+                                    scoreSeconds / assessmentsCopySeconds))
+            }
         }
         if let streamingCloseSeconds, let streamingIngestSeconds {
             lines.append(String(format: "(e) streaming (monitor in force while ingesting; published at \(streamRate == 0 ? "once, before" : "\(streamRate)/s, while") Assay ran): ingest %.2f s (%.0f traces/s), %.0f%% of the traces scored before the window closed; close to the last assessment published %.2f s (%.1f%% of (c)'s ingest time); launch to last published %.2f s",
@@ -274,6 +286,7 @@ struct RunResult: Sendable {
         object["assessments"] = JSONValue(assessments)
         object["score_cpu_seconds"] = scoreCPUSeconds.map { JSONValue(($0 * 10).rounded() / 10) } ?? .null
         object["score_db_cpu_seconds"] = scoreDatabaseCPUSeconds.map { JSONValue(($0 * 10).rounded() / 10) } ?? .null
+        object["assessments_copy_seconds"] = assessmentsCopySeconds.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null
         object["per_assessment_ms"] = scoreSeconds.map { JSONValue((1_000_000 * $0 / Double(max(assessments, 1))).rounded() / 1000) } ?? .null
         func seconds(_ value: Double?) -> JSONValue { value.map { JSONValue(($0 * 1000).rounded() / 1000) } ?? .null }
         object["stream_rate_per_s"] = streamingCloseSeconds == nil ? .null : JSONValue(streamRate)

@@ -92,6 +92,9 @@ struct BenchRun {
             result.scoreSeconds = try figures.double(0)
             result.assessments = try figures.int(1)
             result.scoredSeconds = try figures.double(2)
+            let floor = try assessmentsCopyLimit(from: database)
+            result.assessmentsCopySeconds = floor.seconds
+            result.assessmentsCopyDatabaseCPUSeconds = floor.databaseCPUSeconds
         }
 
         // (e) streaming: the monitor is in force from the start, so one serve stores the traces
@@ -287,6 +290,27 @@ struct BenchRun {
         let seconds = start.duration(to: .now).seconds
         // The backend's CPU counts once the postmaster has reaped it (it is then in the
         // postmaster's cutime), a moment after psql has exited.
+        if let pid = Int32(backend.split(separator: "\n").first ?? "") { DatabaseCPU.waitUntilReaped(pid) }
+        return (seconds, DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory) - databaseCPUBefore)
+    }
+
+    /// (d′) `psql \copy` of (d)'s assessment rows, exported from the bench database in
+    /// PostgreSQL's binary format, into a fresh database with Assay's tables and indexes: the
+    /// cost of writing (d)'s output alone, without reading a trace, scoring or publishing.
+    private func assessmentsCopyLimit(from source: BenchDatabase) throws -> (seconds: Double, databaseCPUSeconds: Double) {
+        let name = "bench_copy_assessments_\(repetition)_\(UInt32.random(in: 0...UInt32.max))"
+        let url = try cluster.createDatabase(name: name)
+        defer { try? cluster.dropDatabase(name: name) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("assay-bench-assessments-\(UUID().uuidString).copy")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let psql = cluster.binDirectory + "/psql"
+        _ = try Self.runTool(psql, [source.url, "-v", "ON_ERROR_STOP=1", "-q", "-c", "\\copy assay.assessments TO '\(file.path)' WITH (FORMAT binary)"])
+        try Self.runTool(assayPath, ["migrate", "--database-url", url, "--log-level", "error"])
+        let databaseCPUBefore = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory)
+        let start = ContinuousClock.now
+        let backend = try Self.runTool(psql, [url, "-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", "SELECT pg_backend_pid()",
+                                              "-c", "\\copy assay.assessments FROM '\(file.path)' WITH (FORMAT binary)"])
+        let seconds = start.duration(to: .now).seconds
         if let pid = Int32(backend.split(separator: "\n").first ?? "") { DatabaseCPU.waitUntilReaped(pid) }
         return (seconds, DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory) - databaseCPUBefore)
     }
