@@ -177,6 +177,20 @@ public final class GovernedJudge: Judge {
         }
     }
 
+    /// Hands back a report that did not reach the database (the call adding it to the shared
+    /// total failed): `usage` counts as unreported again, so the next
+    /// ``takeUnreportedUsage(budgetKey:)`` includes it instead of losing it from the window's
+    /// total, which every replica would then undercount.
+    public func restoreUnreportedUsage(budgetKey: String, _ usage: WindowUsage) {
+        state.withLock { state in
+            guard var reported = state.reported[budgetKey] else { return }
+            reported.calls = max(0, reported.calls - usage.calls)
+            reported.inputTokens = max(0, reported.inputTokens - usage.inputTokens)
+            reported.outputTokens = max(0, reported.outputTokens - usage.outputTokens)
+            state.reported[budgetKey] = reported
+        }
+    }
+
     /// Sets the window's shared total, as the database holds it after this judge's latest
     /// report: every replica's reported use, this one's included. What others spent (the total
     /// less what this judge reported) then counts against the limits with this judge's own

@@ -579,11 +579,18 @@ public final class ScoringService: Service, Sendable {
         let store = self.store
         // Nothing new to add (the run's first look, or a chunk that judged nothing): read
         // the total rather than write the row again.
-        let total = try await pool.withConnection {
-            spent == GovernedJudge.WindowUsage()
-                ? try store.judgeUsage(windowStartNanos: start, on: $0)
-                : try store.addJudgeUsage(windowStartNanos: start, calls: spent.calls, inputTokens: spent.inputTokens,
-                                          outputTokens: spent.outputTokens, on: $0)
+        let total: JudgeUsage
+        do {
+            total = try await pool.withConnection {
+                spent == GovernedJudge.WindowUsage()
+                    ? try store.judgeUsage(windowStartNanos: start, on: $0)
+                    : try store.addJudgeUsage(windowStartNanos: start, calls: spent.calls, inputTokens: spent.inputTokens,
+                                              outputTokens: spent.outputTokens, on: $0)
+            }
+        } catch {
+            // Not added: reported with the next chunk, or by whoever retries the run.
+            judge.restoreUnreportedUsage(budgetKey: key, spent)
+            throw error
         }
         judge.setSharedTotal(budgetKey: key, calls: total.calls, tokens: total.tokens)
     }

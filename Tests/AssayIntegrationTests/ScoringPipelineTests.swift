@@ -437,6 +437,34 @@ struct JudgePipelineTests {
             #expect(skipped > 100, "traces past the shared budget are counted: \(skipped)")
         }
     }
+
+    @Test("a judge-usage report the database refused is not lost: it goes out with the next one, and the window's total holds every call")
+    func refusedReportIsKept() async throws {
+        try await Environment.with(partitions: 2) { env in
+            // The first write to judge_usage fails (a sequence is not rolled back with it).
+            let pool = env.pool
+            let start = try await Self.scoreOneWindow(env, scorers: #"[{"name": "safety", "kind": "safety"}]"#) { _ in
+                try await pool.withConnection {
+                    try $0.executeScript("""
+                        CREATE SEQUENCE judge_usage_writes;
+                        CREATE FUNCTION refuse_first_judge_usage_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN
+                            IF nextval('judge_usage_writes') = 1 THEN RAISE EXCEPTION 'injected: judge_usage write refused'; END IF;
+                            RETURN NEW;
+                        END $$;
+                        CREATE TRIGGER refuse_first_write BEFORE INSERT OR UPDATE ON judge_usage
+                            FOR EACH ROW EXECUTE FUNCTION refuse_first_judge_usage_write();
+                        """)
+                }
+            }
+            let writes = try await env.pool.withConnection { try $0.query("SELECT last_value FROM judge_usage_writes")[0].int(0) }
+            #expect(writes >= 2, "the refused write, then at least one that went through")
+            #expect(try await Self.judgeCalls(of: start, env: env) == 40, "the refused report's calls reached the total")
+            try await env.pool.withConnection {
+                try $0.executeScript("DROP TRIGGER refuse_first_write ON judge_usage; DROP FUNCTION refuse_first_judge_usage_write(); DROP SEQUENCE judge_usage_writes")
+            }
+        }
+    }
 }
 
 @Suite("Backfill", .serialized)

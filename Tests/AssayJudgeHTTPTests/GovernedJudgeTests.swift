@@ -201,6 +201,23 @@ struct GovernedJudgeTests {
         #expect(failureCode(await tokens.judge(sampleRequest(99), context: window)) == "BUDGET_EXHAUSTED")
     }
 
+    @Test("a report that did not reach the database is handed back and goes out with the next one")
+    func failedReportIsRestored() async throws {
+        let judge = GovernedJudge(wrapping: CountingJudge(), limits: .init(maxConcurrency: 1, maxCallsPerWindow: 10), logger: quietLogger)
+        let window = ScoringContext(budgetKey: "w")
+        #expect(failureCode(await judge.judge(sampleRequest(1), context: window)) == nil)
+        #expect(failureCode(await judge.judge(sampleRequest(2), context: window)) == nil)
+        let lost = judge.takeUnreportedUsage(budgetKey: "w")
+        #expect(lost.calls == 2)
+        judge.restoreUnreportedUsage(budgetKey: "w", lost)
+        #expect(failureCode(await judge.judge(sampleRequest(3), context: window)) == nil)
+        #expect(judge.takeUnreportedUsage(budgetKey: "w").calls == 3, "the two calls of the failed report and the new one")
+        #expect(judge.takeUnreportedUsage(budgetKey: "w") == GovernedJudge.WindowUsage())
+        // The shared total then counts others' use as before: 5 in all, 3 of them this judge's.
+        judge.setSharedTotal(budgetKey: "w", calls: 5, tokens: 0)
+        #expect(judge.usage(budgetKey: "w").calls == 3)
+    }
+
     @Test("the cache evicts the least recently used entry beyond its bound")
     func cacheIsBounded() {
         var cache = ResponseCache(maxEntries: 2, maxBytes: 1 << 20)
