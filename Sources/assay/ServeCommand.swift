@@ -159,8 +159,9 @@ struct ServeCommand: AsyncParsableCommand {
                                                   maxNestingDepth: maxNestingDepth)
             configuration.sessionTimeout = .milliseconds(sessionTimeoutMs)
             configuration.heartbeatInterval = .milliseconds(max(100, sessionTimeoutMs / 10))
-            // Leaving at shutdown (a commit, then close with its revocation commit) fits in the
-            // deadline even with the brokers unreachable: at most a third, then a sixth each.
+            // Leaving at shutdown fits in the deadline even with the brokers unreachable: the
+            // last commit (a sixth at most), then close (a third), whose revocation commit (a
+            // sixth) can run past it: two thirds of the deadline in all.
             configuration.leaveTimeout = .milliseconds(min(10_000, shutdownDeadlineSeconds * 1000 / 3))
             configuration.kafkaCommitTimeout = .milliseconds(min(5_000, shutdownDeadlineSeconds * 1000 / 6))
             configuration.kafkaOptions = try parsedKafkaOptions()
