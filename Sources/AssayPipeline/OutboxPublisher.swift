@@ -29,6 +29,13 @@ public final class OutboxPublisher: Service, Sendable {
         public var backlogInterval: Duration = .seconds(1)
         /// Where the outbox metrics go (the process-wide swift-metrics backend by default).
         public var metrics: AssayMetrics = .global
+        /// Published rows older than this are deleted (nil keeps them forever). Their messages
+        /// are in Kafka and their documents in `assessments` and `window_summaries`.
+        public var retention: Duration? = .seconds(7 * 86_400)
+        /// How often a replica looks for rows past `retention` (one replica at a time sweeps).
+        public var retentionSweepInterval: Duration = .seconds(600)
+        /// Rows deleted per statement in a sweep.
+        public var retentionBatch = 10_000
 
         public init(brokers: String) {
             self.brokers = brokers
@@ -58,10 +65,16 @@ public final class OutboxPublisher: Service, Sendable {
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         var failures = 0
         var backlogMeasured: ContinuousClock.Instant?
+        var swept: ContinuousClock.Instant?
         while true {
             if backlogMeasured.map({ $0.duration(to: .now) >= configuration.backlogInterval }) ?? true {
                 backlogMeasured = .now
                 await measureBacklog()
+            }
+            if let retention = configuration.retention, !Task.isShuttingDownGracefully,
+               swept.map({ $0.duration(to: .now) >= configuration.retentionSweepInterval }) ?? true {
+                swept = .now
+                await sweepPublished(olderThan: retention)
             }
             // Drain what is pending even during shutdown, so a clean stop leaves nothing behind.
             let count: Int
@@ -94,6 +107,28 @@ public final class OutboxPublisher: Service, Sendable {
             configuration.metrics.outboxBacklog(backlog)
         } catch {
             logger.debug("could not count the outbox backlog", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Deletes published rows older than `retention`, a batch per statement, until a batch
+    /// comes back short (or another replica is sweeping). A failure is logged and the rows
+    /// wait for the next sweep.
+    func sweepPublished(olderThan retention: Duration) async {
+        let store = self.store
+        let seconds = Int(retention.components.seconds)
+        let batch = configuration.retentionBatch
+        var deleted = 0
+        do {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                guard let count = try await pool.withConnection({ try store.deletePublishedOutbox(olderThanSeconds: seconds, limit: batch, on: $0) }) else { break }
+                deleted += count
+                if count < batch { break }
+            }
+        } catch {
+            logger.warning("outbox retention sweep failed; the rows wait for the next one", metadata: ["error": "\(error)"])
+        }
+        if deleted > 0 {
+            logger.info("published outbox rows past their retention deleted", metadata: ["rows": "\(deleted)", "retention": "\(retention)"])
         }
     }
 

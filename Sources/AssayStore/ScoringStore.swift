@@ -875,4 +875,20 @@ public struct ScoringStore: Sendable {
     public func outboxBacklog(on connection: PostgresConnection) throws -> Int {
         try connection.query("SELECT coalesce(sum(message_count), 0) FROM outbox WHERE published_at IS NULL")[0].int(0)
     }
+
+    /// Deletes up to `limit` outbox rows published more than `olderThanSeconds` ago (their
+    /// messages are in Kafka, their documents in `assessments` and `window_summaries`). One
+    /// replica at a time: the others find the sweep's advisory lock taken and get nil.
+    /// Returns how many rows went.
+    public func deletePublishedOutbox(olderThanSeconds: Int, limit: Int, on connection: PostgresConnection) throws -> Int? {
+        try connection.transaction { connection in
+            // Keyed by the schema, so deployments in other schemas of the database sweep apart.
+            let locked = try connection.query("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox_retention'))")[0].bool(0)
+            guard locked else { return nil }
+            return try connection.execute("""
+                DELETE FROM outbox WHERE id IN (
+                    SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)
+                """, [.text(String(olderThanSeconds)), .text(String(limit))])
+        }
+    }
 }

@@ -97,6 +97,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("debug-crash-after-publish"), help: .hidden)
     var crashAfterPublish = false
 
+    @Option(name: .customLong("outbox-retention-hours"), help: "Published outbox rows older than this are deleted (their messages are in Kafka, their documents in assessments and window_summaries); 0 keeps them.")
+    var outboxRetentionHours = 168
+
     @Option(name: .customLong("scoring-chunk-size"), help: "Traces per scoring transaction.")
     var scoringChunkSize = 500
 
@@ -112,6 +115,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (2...86_400).contains(scoringLeaseSeconds) else { throw ValidationError("--scoring-lease-seconds must be between 2 and 86400.") }
+        guard (0...87_600).contains(outboxRetentionHours) else { throw ValidationError("--outbox-retention-hours must be between 0 (keep) and 87600.") }
         guard (1...100_000).contains(scoringChunkSize) else { throw ValidationError("--scoring-chunk-size must be between 1 and 100000.") }
         guard (1...ScoringSlices.maximumCount).contains(scoringSlices) else {
             throw ValidationError("--scoring-slices must be between 1 and \(ScoringSlices.maximumCount).")
@@ -206,6 +210,7 @@ struct ServeCommand: AsyncParsableCommand {
         outboxConfiguration.topic = assessmentsTopic ?? environment("ASSAY_ASSESSMENTS_TOPIC") ?? "assessments"
         outboxConfiguration.kafkaOptions = try parsedKafkaOptions().filter { !$0.key.hasPrefix("group.") && !$0.key.hasPrefix("session.") }
         outboxConfiguration.crashAfterPublishBeforeMark = crashAfterPublish
+        outboxConfiguration.retention = outboxRetentionHours == 0 ? nil : .seconds(outboxRetentionHours * 3600)
         let outbox = OutboxPublisher(configuration: outboxConfiguration, pool: pool, logger: logger)
         let (host, port) = try AdminServer.Configuration.address(parsing: http ?? environment("ASSAY_HTTP") ?? "127.0.0.1:8080")
         let admin = AdminServer(

@@ -18,6 +18,20 @@ struct ServeFlagTests {
         #expect(!result.stderr.contains("could not connect"), "\(result.stderr)")
     }
 
+    @Test("--outbox-retention-hours outside 0...87600 is refused with a usage error, before connecting", arguments: ["-1", "87601"])
+    func outboxRetentionOutOfRange(value: String) throws {
+        let result = try Self.serve(["--outbox-retention-hours=\(value)"])
+        #expect(result.status == 64, "status \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("--outbox-retention-hours must be between 0 (keep) and 87600."), "\(result.stderr)")
+    }
+
+    @Test("--outbox-retention-hours 0 (keep) and 168 are accepted: the run gets as far as the database", arguments: ["0", "168"])
+    func outboxRetentionAccepted(value: String) throws {
+        let result = try Self.serve(["--outbox-retention-hours", value])
+        #expect(result.status != 0 && result.status != 64, "status \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("could not connect"), "\(result.stderr)")
+    }
+
     @Test("--decode-threads within range is accepted: the run gets as far as the database", arguments: ["1", "64"])
     func decodeThreadsAccepted(value: String) throws {
         let result = try Self.serve(["--decode-threads", value])
