@@ -627,7 +627,7 @@ public struct ScoringStore: Sendable {
             self.item = item
             let assessment = item.assessment
             traceID = assessment.traceID.sanitizedForPostgres
-            document = assessment.json().serialized()
+            document = assessment.document()
             switch assessment.feedback {
             case .value(let feedback):
                 value = feedback.json().serialized()

@@ -74,6 +74,28 @@ struct AssessmentTests {
             """)
     }
 
+    @Test("document() writes exactly the bytes of json().serialized(): every feedback form, span, rationale, update time, odd characters and metadata", arguments: [
+        Feedback.value(.yes), .value(.no), .value(.bool(true)), .value(.bool(false)),
+        .value(.number(5)), .value(.number(0.875)), .value(.number(-3)), .value(.number(1e300)),
+        .value(.text("maybe \"quoted\" \\ back\nslash é 😀 \u{0}")), .value(.notApplicable),
+        .error(code: "JUDGE_TIMEOUT", message: "no answer\tafter \u{1} 3 attempts"),
+    ])
+    func documentMatchesTree(feedback: Feedback) {
+        for spanID in [nil, "00f067aa0ba902b7"] as [String?] {
+            for rationale in [nil, "because", "line\nbreak, \"quote\", \u{0}NUL and ü"] as [String?] {
+                for late in [false, true] {
+                    var assessment = sampleAssessment(feedback: feedback, spanID: spanID, rationale: rationale, name: "guidelines/é", late: late)
+                    #expect(assessment.document() == assessment.json().serialized())
+                    assessment.lastUpdateTimeMillis += 1_500
+                    assessment.valid = false
+                    assessment.metadata["zz \"odd\" key"] = "value\u{7f}"
+                    assessment.metadata["Aa"] = ""
+                    #expect(assessment.document() == assessment.json().serialized())
+                }
+            }
+        }
+    }
+
     @Test func serialisationIsDeterministic() {
         // Dictionary iteration order varies between instances; the bytes must not.
         var metadata: [String: String] = [:]
