@@ -36,6 +36,9 @@ public final class OutboxPublisher: Service, Sendable {
         public var retentionSweepInterval: Duration = .seconds(600)
         /// Rows deleted per statement in a sweep.
         public var retentionBatch = 10_000
+        /// Statements per sweep at most: publishing waits while a sweep runs, so a large
+        /// backlog (the first sweep after an upgrade) is worked off over several sweeps.
+        public var retentionBatchesPerSweep = 10
 
         public init(brokers: String) {
             self.brokers = brokers
@@ -111,15 +114,16 @@ public final class OutboxPublisher: Service, Sendable {
     }
 
     /// Deletes published rows older than `retention`, a batch per statement, until a batch
-    /// comes back short (or another replica is sweeping). A failure is logged and the rows
-    /// wait for the next sweep.
+    /// comes back short, another replica is sweeping, or `retentionBatchesPerSweep` statements
+    /// have run. A failure is logged and the rows wait for the next sweep.
     func sweepPublished(olderThan retention: Duration) async {
         let store = self.store
         let seconds = Int(retention.components.seconds)
         let batch = configuration.retentionBatch
         var deleted = 0
         do {
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            for _ in 0..<max(1, configuration.retentionBatchesPerSweep) {
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
                 guard let count = try await pool.withConnection({ try store.deletePublishedOutbox(olderThanSeconds: seconds, limit: batch, on: $0) }) else { break }
                 deleted += count
                 if count < batch { break }

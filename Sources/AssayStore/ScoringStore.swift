@@ -879,7 +879,8 @@ public struct ScoringStore: Sendable {
     /// Deletes up to `limit` outbox rows published more than `olderThanSeconds` ago (their
     /// messages are in Kafka, their documents in `assessments` and `window_summaries`). One
     /// replica at a time: the others find the sweep's advisory lock taken and get nil.
-    /// Returns how many rows went.
+    /// Oldest ids first, through the primary key: rows are published roughly in id order, so
+    /// the rows past the retention sit at its low end. Returns how many rows went.
     public func deletePublishedOutbox(olderThanSeconds: Int, limit: Int, on connection: PostgresConnection) throws -> Int? {
         try connection.transaction { connection in
             // Keyed by the schema, so deployments in other schemas of the database sweep apart.
@@ -887,7 +888,7 @@ public struct ScoringStore: Sendable {
             guard locked else { return nil }
             return try connection.execute("""
                 DELETE FROM outbox WHERE id IN (
-                    SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT $2)
+                    SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2)
                 """, [.text(String(olderThanSeconds)), .text(String(limit))])
         }
     }

@@ -1,4 +1,4 @@
-import AssayPipeline
+@testable import AssayPipeline
 import AssayStore
 import Foundation
 import Postgres
@@ -34,6 +34,7 @@ struct OutboxRetentionTests {
             let store = ScoringStore()
             let sweep = { @Sendable in try await env.pool.withConnection { try store.deletePublishedOutbox(olderThanSeconds: 3600, limit: 2, on: $0) } }
             #expect(try await sweep() == 2)
+            #expect(try await Self.remainingKeys(env) == ["unpublished-old", "recent", "old-3"], "oldest ids first")
             #expect(try await sweep() == 1)
             #expect(try await sweep() == 0)
             #expect(try await Self.remainingKeys(env) == ["unpublished-old", "recent"])
@@ -60,6 +61,24 @@ struct OutboxRetentionTests {
                 #expect(try store.deletePublishedOutbox(olderThanSeconds: 3600, limit: 10, on: mine) == 1)
             }
             #expect(try await Self.remainingKeys(env) == [])
+        }
+    }
+
+    @Test("a sweep runs at most its number of statements; the next sweep goes on where it stopped")
+    func sweepIsBounded() async throws {
+        try await Environment.with(partitions: 1) { env in
+            try env.cluster.createTopic("assessments", partitions: 1)
+            try await env.pool.withConnection { connection in
+                for index in 0..<5 { _ = try Self.insertRow(connection, key: "old-\(index)", ago: "5 hours") }
+            }
+            var configuration = OutboxPublisher.Configuration(brokers: env.cluster.bootstrapServers)
+            configuration.retentionBatch = 1
+            configuration.retentionBatchesPerSweep = 2
+            let publisher = OutboxPublisher(configuration: configuration, pool: env.pool, logger: quietLogger)
+            await publisher.sweepPublished(olderThan: .seconds(3600))
+            #expect(try await Self.remainingKeys(env) == ["old-2", "old-3", "old-4"])
+            await publisher.sweepPublished(olderThan: .seconds(3600))
+            #expect(try await Self.remainingKeys(env) == ["old-4"])
         }
     }
 
