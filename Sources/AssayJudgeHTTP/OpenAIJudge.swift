@@ -213,7 +213,7 @@ public final class OpenAIJudge: Judge {
         }
     }
 
-    private enum AttemptOutcome: Sendable {
+    fileprivate enum AttemptOutcome: Sendable {
         case reply(status: Int, body: [UInt8], retryAfter: String?, retryAfterMillis: String?)
         case timeout
         case transport(String)
@@ -221,43 +221,43 @@ public final class OpenAIJudge: Judge {
     }
 
     /// One HTTP exchange, abandoned (and its transfer cancelled) after ``OpenAIJudgeConfiguration/requestTimeout``.
+    ///
+    /// Returns at the deadline whether or not the transfer has stopped: a task group would
+    /// wait for its child, and a transfer that missed its cancellation (seen once on a loaded
+    /// machine: an attempt ran to the server's answer, 60 s, past its 250 ms deadline) would
+    /// hold the chunk. An abandoned transfer ends in the background.
     private func send(_ request: URLRequest) async -> AttemptOutcome {
         let session = session
         let timeout = configuration.requestTimeout
-        return await withTaskGroup(of: AttemptOutcome?.self) { group in
-            group.addTask {
-                do {
-                    let (data, response) = try await session.data(for: request)
-                    guard let http = response as? HTTPURLResponse else {
-                        return .transport("the reply is not HTTP")
-                    }
-                    return .reply(
-                        status: http.statusCode, body: [UInt8](data),
-                        retryAfter: http.value(forHTTPHeaderField: "Retry-After"),
-                        retryAfterMillis: http.value(forHTTPHeaderField: "retry-after-ms")
-                    )
-                } catch {
-                    if Task.isCancelled { return nil }
-                    return Self.classify(error)
-                }
+        let race = AttemptRace()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<AttemptOutcome, Never>) in
+                race.wait(with: continuation)
+                race.track(Task { race.settle(await Self.exchange(request, on: session)) })
+                race.track(Task {
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                    race.settle(.timeout)
+                })
             }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                } catch {
-                    return nil
-                }
-                return .timeout
+        } onCancel: {
+            race.settle(.cancelled)
+        }
+    }
+
+    private static func exchange(_ request: URLRequest, on session: URLSession) async -> AttemptOutcome {
+        do {
+            let (data, response) = try await session.data(for: request)
+            guard let http = response as? HTTPURLResponse else {
+                return .transport("the reply is not HTTP")
             }
-            var outcome: AttemptOutcome?
-            for await next in group {
-                if let next {
-                    outcome = next
-                    break
-                }
-            }
-            group.cancelAll()
-            return outcome ?? .cancelled
+            return .reply(
+                status: http.statusCode, body: [UInt8](data),
+                retryAfter: http.value(forHTTPHeaderField: "Retry-After"),
+                retryAfterMillis: http.value(forHTTPHeaderField: "retry-after-ms")
+            )
+        } catch {
+            if Task.isCancelled { return .cancelled }
+            return classify(error)
         }
     }
 
@@ -410,5 +410,50 @@ public final class OpenAIJudge: Judge {
 
     static func millis(_ duration: Duration) -> Double {
         RetryPolicy.seconds(duration) * 1000
+    }
+}
+
+/// The first of an attempt's outcomes (its reply, its deadline, its caller's cancellation):
+/// resumes the waiting attempt once and cancels the tasks still running.
+private final class AttemptRace: Sendable {
+    private struct State: Sendable {
+        var continuation: CheckedContinuation<OpenAIJudge.AttemptOutcome, Never>?
+        var outcome: OpenAIJudge.AttemptOutcome?
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func wait(with continuation: CheckedContinuation<OpenAIJudge.AttemptOutcome, Never>) {
+        let settled = state.withLock { state -> OpenAIJudge.AttemptOutcome? in
+            if state.outcome == nil { state.continuation = continuation }
+            return state.outcome
+        }
+        if let settled { continuation.resume(returning: settled) }
+    }
+
+    /// Keeps `task` to cancel when the race is settled (at once if it already is).
+    func track(_ task: Task<Void, Never>) {
+        let settled = state.withLock { state -> Bool in
+            if state.outcome == nil { state.tasks.append(task) }
+            return state.outcome != nil
+        }
+        if settled { task.cancel() }
+    }
+
+    /// The first call wins; later ones do nothing.
+    func settle(_ outcome: OpenAIJudge.AttemptOutcome) {
+        let won = state.withLock { state -> (CheckedContinuation<OpenAIJudge.AttemptOutcome, Never>?, [Task<Void, Never>])? in
+            guard state.outcome == nil else { return nil }
+            state.outcome = outcome
+            defer {
+                state.continuation = nil
+                state.tasks = []
+            }
+            return (state.continuation, state.tasks)
+        }
+        guard let (continuation, tasks) = won else { return }
+        tasks.forEach { $0.cancel() }
+        continuation?.resume(returning: outcome)
     }
 }
