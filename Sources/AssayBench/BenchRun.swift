@@ -281,12 +281,19 @@ struct BenchRun {
         let traceColumns = (TraceRowEncoder.traceColumns + ["request_time"]).joined(separator: ", ")
         let spanColumns = TraceRowEncoder.spanColumns.joined(separator: ", ")
         let format = binary ? " WITH (FORMAT binary)" : ""
+        return try timedLoad(into: url, [
+            "\\copy assay.traces (\(traceColumns)) FROM '\(traces.path)'\(format)",
+            "\\copy assay.spans (\(spanColumns)) FROM '\(spans.path)'\(format)",
+        ])
+    }
+
+    /// Runs `commands` in one psql session against `url`; returns the wall time and the
+    /// database's CPU time meanwhile.
+    private func timedLoad(into url: String, _ commands: [String]) throws -> (seconds: Double, databaseCPUSeconds: Double) {
         let databaseCPUBefore = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory)
         let start = ContinuousClock.now
-        let backend = try Self.runTool(cluster.binDirectory + "/psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-At",
-                                                                        "-c", "SELECT pg_backend_pid()",
-                                                                        "-c", "\\copy assay.traces (\(traceColumns)) FROM '\(traces.path)'\(format)",
-                                                                        "-c", "\\copy assay.spans (\(spanColumns)) FROM '\(spans.path)'\(format)"])
+        let backend = try Self.runTool(cluster.binDirectory + "/psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", "SELECT pg_backend_pid()"]
+                                                                       + commands.flatMap { ["-c", $0] })
         let seconds = start.duration(to: .now).seconds
         // The backend's CPU counts once the postmaster has reaped it (it is then in the
         // postmaster's cutime), a moment after psql has exited.
@@ -306,13 +313,7 @@ struct BenchRun {
         let psql = cluster.binDirectory + "/psql"
         _ = try Self.runTool(psql, [source.url, "-v", "ON_ERROR_STOP=1", "-q", "-c", "\\copy assay.assessments TO '\(file.path)' WITH (FORMAT binary)"])
         try Self.runTool(assayPath, ["migrate", "--database-url", url, "--log-level", "error"])
-        let databaseCPUBefore = DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory)
-        let start = ContinuousClock.now
-        let backend = try Self.runTool(psql, [url, "-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", "SELECT pg_backend_pid()",
-                                              "-c", "\\copy assay.assessments FROM '\(file.path)' WITH (FORMAT binary)"])
-        let seconds = start.duration(to: .now).seconds
-        if let pid = Int32(backend.split(separator: "\n").first ?? "") { DatabaseCPU.waitUntilReaped(pid) }
-        return (seconds, DatabaseCPU.seconds(dataDirectory: cluster.dataDirectory) - databaseCPUBefore)
+        return try timedLoad(into: url, ["\\copy assay.assessments FROM '\(file.path)' WITH (FORMAT binary)"])
     }
 
     static func write(_ rows: [[String?]], to url: URL) throws {

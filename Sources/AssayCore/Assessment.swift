@@ -229,7 +229,7 @@ public struct Assessment: Sendable, Equatable {
             string(entry.value)
         }
         out.append(UInt8(ascii: "}"))
-        key("valid"); out.append(contentsOf: valid ? Array("true".utf8) : Array("false".utf8))
+        key("valid"); JSONWriter.write(.bool(valid), into: &out)
         out.append(UInt8(ascii: "}"))
         return String(decoding: out, as: UTF8.self)
     }
