@@ -144,6 +144,7 @@ let package = Package(
         .target(
             name: "LocalPostgres",
             dependencies: [
+                "DedicatedThreads",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -151,7 +152,7 @@ let package = Package(
         // Helpers shared by test targets (JSON Schema checks, fixtures); never linked into `assay`.
         .target(
             name: "AssayTestSupport",
-            dependencies: ["AssayCore"]
+            dependencies: ["AssayCore", "DedicatedThreads"]
         ),
 
         .executableTarget(
@@ -239,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "AssayIntegrationTests",
             dependencies: [
-                "AssayCore", "AssayMetrics", "AssayOTLP", "AssayStore", "AssayPipeline", "AssayTestSupport", "Kafka", "Postgres", "LocalPostgres",
+                "AssayCore", "AssayMetrics", "AssayOTLP", "AssayStore", "AssayPipeline", "AssayTestSupport", "DedicatedThreads", "Kafka", "Postgres", "LocalPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")]
@@ -258,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "DeployTests",
             dependencies: [
-                "AssayCore", "AssayTestSupport", "LocalPostgres",
+                "AssayCore", "AssayTestSupport", "DedicatedThreads", "LocalPostgres",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

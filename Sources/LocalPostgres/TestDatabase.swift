@@ -1,3 +1,4 @@
+import DedicatedThreads
 import Foundation
 import Logging
 import Synchronization
@@ -58,17 +59,17 @@ public struct TestDatabase: Sendable {
         logger: Logger = Logger(label: "assay.local-postgres"),
         _ body: (TestDatabase) async throws -> T
     ) async throws -> T {
-        let database = try await runOnOwnThread {
+        let database = try await runOnOwnThread(name: "local-postgres") {
             try TestDatabase.create(prefix: prefix, adminURL: adminURL, logger: logger)
         }
         let result: T
         do {
             result = try await body(database)
         } catch {
-            try? await runOnOwnThread { try database.drop() }
+            try? await runOnOwnThread(name: "local-postgres") { try database.drop() }
             throw error
         }
-        try await runOnOwnThread { try database.drop() }
+        try await runOnOwnThread(name: "local-postgres") { try database.drop() }
         return result
     }
 }
@@ -132,15 +133,6 @@ private func stopSharedCluster() {
         return cluster
     }
     cluster?.stop()
-}
-
-/// Runs a blocking closure on a new thread and resumes the caller with its result.
-func runOnOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.name = "local-postgres"
-        thread.start()
-    }
 }
 
 /// `CREATE DATABASE` / `DROP DATABASE` through `psql`.

@@ -1,3 +1,4 @@
+import AssayTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -53,8 +54,8 @@ struct DemoMetricsTests {
                 #expect(String(decoding: page, as: UTF8.self).contains("<svg") || String(decoding: page, as: UTF8.self).contains("dashboard.js"))
 
                 process.interrupt()  // Ctrl-C ends the demo's serving
-                process.waitUntilExit()
-                #expect(process.terminationStatus == 0, "\(text.suffix(2000))")
+                let status = await process.exited()
+                #expect(status == 0, "\(text.suffix(2000))")
             }
         }
     }

@@ -1,11 +1,18 @@
 import AssayCore
+import DedicatedThreads
 import Foundation
 import Testing
 
-/// Runs the `assay` binary with arguments; returns its exit status and stdout.
-func runAssay(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// Runs the `assay` binary with arguments; returns its exit status and stdout. The reads and the
+/// wait happen on a thread of their own, not on the cooperative pool (see `Process.exited()`).
+func runAssay(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let executable = try assayExecutable()
+    return try await runOnOwnThread(name: "run-assay") { try runAssayBlocking(executable, arguments, environment: environment) }
+}
+
+private func runAssayBlocking(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = try assayExecutable()
+    process.executableURL = executable
     process.arguments = arguments
     var variables = ProcessInfo.processInfo.environment
     variables.merge(environment) { _, new in new }
@@ -25,9 +32,9 @@ func runAssay(_ arguments: [String], environment: [String: String] = [:]) throws
 @Suite("assay evaluate")
 struct EvaluateCommandTests {
     @Test("on sample traces: retrieval scorers are not applicable exactly on traces without a RETRIEVER span; one line per result plus a summary")
-    func applicabilityOnSamples() throws {
+    func applicabilityOnSamples() async throws {
         let url = try #require(Bundle.module.url(forResource: "Fixtures/mlflow-traces-20.jsonl", withExtension: nil))
-        let result = try runAssay(["evaluate", "--file", url.path, "--json"])
+        let result = try await runAssay(["evaluate", "--file", url.path, "--json"])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map { try? JSONParser().parse(Array($0.utf8)) }
         #expect(lines.allSatisfy { $0 != nil }, "every line is JSON")
@@ -56,9 +63,9 @@ struct EvaluateCommandTests {
     }
 
     @Test("the table names each scorer with its N/A count and reasons, and nothing is written")
-    func table() throws {
+    func table() async throws {
         let url = try #require(Bundle.module.url(forResource: "Fixtures/mlflow-traces-20.jsonl", withExtension: nil))
-        let result = try runAssay(["evaluate", "--file", url.path], environment: ["DATABASE_URL": ""])
+        let result = try await runAssay(["evaluate", "--file", url.path], environment: ["DATABASE_URL": ""])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("Evaluated 20 traces (nothing was written)."))
         let groundedness = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("retrieval_groundedness") })
@@ -66,13 +73,13 @@ struct EvaluateCommandTests {
     }
 
     @Test("a monitor with a broken filter is refused with its JSON path")
-    func invalidMonitor() throws {
+    func invalidMonitor() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("monitor-\(UUID().uuidString).json")
         try #"{"name":"m","destination":{"schema":"assay"},"scorers":[{"name":"x","kind":"no_error","filter":"state = "}]}"#
             .write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let url = try #require(Bundle.module.url(forResource: "Fixtures/mlflow-traces-20.jsonl", withExtension: nil))
-        let result = try runAssay(["evaluate", "--monitor", file.path, "--file", url.path])
+        let result = try await runAssay(["evaluate", "--monitor", file.path, "--file", url.path])
         #expect(result.status != 0)
         #expect(result.stderr.contains("scorers[0].filter"), "stderr: \(result.stderr)")
     }

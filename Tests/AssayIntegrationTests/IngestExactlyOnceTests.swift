@@ -100,7 +100,7 @@ struct IngestExactlyOnceTests {
             let (messages, ids) = syntheticMessages(count: 3000, seed: 11)
             try await env.publish(messages)
             let first = try ServeProcess(environment: env, replica: "doomed", extraArguments: ["--debug-crash-after-batches", "3"])
-            first.process.waitUntilExit()
+            await first.exited()
             #expect(first.process.terminationReason == .uncaughtSignal)
             #expect(first.process.terminationStatus == SIGKILL)
             let storedBeforeCrash = try await env.count("traces")
@@ -118,7 +118,7 @@ struct IngestExactlyOnceTests {
             _ = try await env.waitUntil("offsets at the end", query: { connection in
                 try connection.query("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0].int64(0)
             }, done: { $0 == ends.values.reduce(0, +) })
-            second.terminate()
+            await second.terminate()
             #expect(second.process.terminationStatus == 0, "graceful exit on SIGTERM; log:\n\(second.log.suffix(2000))")
 
             let stored = try await env.storedTraceIDs()
@@ -135,7 +135,7 @@ struct IngestExactlyOnceTests {
             let first = try ServeProcess(environment: env, replica: "victim")
             try await env.publish(Array(messages[0..<2000]))
             _ = try await env.waitUntil("some traces stored", query: { try $0.query("SELECT count(*) FROM traces")[0].int(0) }, done: { $0 >= 500 })
-            first.kill()
+            await first.kill()
             try await env.publish(Array(messages[2000...]))
             let second = try ServeProcess(environment: env, replica: "successor")
             _ = try await env.waitUntil("all traces stored", query: { try $0.query("SELECT count(*) FROM traces")[0].int(0) }, done: { $0 >= 4000 })
@@ -143,7 +143,7 @@ struct IngestExactlyOnceTests {
             _ = try await env.waitUntil("offsets at the end", query: { connection in
                 try connection.query("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0].int64(0)
             }, done: { $0 == ends.values.reduce(0, +) })
-            second.terminate()
+            await second.terminate()
 
             let stored = try await env.storedTraceIDs()
             #expect(stored.count == 4000)

@@ -47,7 +47,7 @@ struct ReliabilityTests {
                 return [try row.int(0), try row.int(1)]
             }, done: { $0 == [expectedLetters, 200] })
             #expect(replica.process.isRunning, "the replica is still up: \(replica.log.suffix(1500))")
-            replica.terminate()
+            await replica.terminate()
             #expect(replica.process.terminationStatus == 0, "clean exit on SIGTERM")
             let reasons = try await env.pool.withConnection { connection in
                 try connection.query("SELECT reason, count(*) FROM dead_letters GROUP BY 1").map { (try $0.string(0), try $0.int(1)) }
@@ -68,7 +68,7 @@ struct ReliabilityTests {
             _ = try await env.waitUntil("every trace stored", query: { try $0.query("SELECT count(*) FROM traces")[0].int(0) }, done: { $0 == 600 })
             let ends = try await env.endOffsets()
             let stopping = ContinuousClock.now
-            replica.terminate()
+            await replica.terminate()
             let took = stopping.duration(to: .now)
             #expect(replica.process.terminationStatus == 0, "clean exit: \(replica.log.suffix(1500))")
             #expect(took < .seconds(10 + 5), "stopped within the deadline plus the cancellation grace: \(took)")
@@ -99,7 +99,7 @@ struct ReliabilityTests {
                 try await Task.sleep(for: .milliseconds(100))  // polls the log file for librdkafka's report
             }
             #expect(replica.log.contains("_ALL_BROKERS_DOWN"), "the replica saw every broker down: \(replica.log.suffix(1500))")
-            replica.terminate()
+            await replica.terminate()
             #expect(replica.process.terminationReason == .exit && replica.process.terminationStatus == 0,
                     "clean exit: \(replica.log.suffix(2500))")
             #expect(replica.log.contains("left without leaving the Kafka group"), "gave up on the coordinator")

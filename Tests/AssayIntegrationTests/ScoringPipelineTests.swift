@@ -324,21 +324,21 @@ struct ScoringPipelineTests {
 
             // 1. Dies after three chunks of the first window are committed.
             let first = try ServeProcess(environment: env, replica: "a", extraArguments: common + ["--debug-crash-after-scoring-chunks", "3"])
-            first.process.waitUntilExit()
+            await first.exited()
             #expect(first.process.terminationReason == .uncaughtSignal, "log:\n\(first.log.suffix(1500))")
             let partial = try await env.pool.withConnection { try $0.query("SELECT count(*) FROM traces WHERE scored_at IS NOT NULL")[0].int(0) }
             #expect(partial == 300, "three chunks of 100 were committed before the crash")
 
             // 2. Resumes the window after the lease expires, publishes a batch, dies before marking it.
             let second = try ServeProcess(environment: env, replica: "b", extraArguments: common + ["--debug-crash-after-publish"])
-            second.process.waitUntilExit()
+            await second.exited()
             #expect(second.process.terminationReason == .uncaughtSignal, "log:\n\(second.log.suffix(1500))")
 
             // 3. Finishes everything.
             let third = try ServeProcess(environment: env, replica: "c", extraArguments: common)
             try await env.waitUntilScored(traces: 2000, timeout: .seconds(240))
             let outboxCount = try await env.count("outbox_messages")
-            third.terminate()
+            await third.terminate()
 
             let rhos = try await env.storedRhos()
             let (pairs, ids) = try await env.storedAssessments()

@@ -1,6 +1,7 @@
 import AssayCore
 import AssayPipeline
 import AssayStore
+import AssayTestSupport
 import Foundation
 import Kafka
 import LocalPostgres
@@ -220,14 +221,21 @@ final class ServeProcess: @unchecked Sendable {
         try process.run()
     }
 
-    func kill() {
+    /// SIGKILL, then waits for the exit (off the cooperative pool: see `Process.exited()`).
+    func kill() async {
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = await process.exited()
     }
 
-    func terminate() {
-        process.terminate()  // SIGTERM
-        process.waitUntilExit()
+    /// SIGTERM, then waits for the exit, which may take the replica's whole shutdown deadline.
+    func terminate() async {
+        process.terminate()
+        _ = await process.exited()
+    }
+
+    /// Waits for the replica to exit on its own (a debug crash flag).
+    func exited() async {
+        _ = await process.exited()
     }
 
     var log: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }

@@ -113,7 +113,7 @@ struct CLIDriftTests {
     /// argument parsing, validation and the monitor document must all pass, so the first
     /// thing that fails is the connection.
     @Test("dry run: assay accepts every serve and migrate command line and environment of compose.yaml and deploy/k8s")
-    func dryRun() throws {
+    func dryRun() async throws {
         var problems: [String] = []
         var ran = 0
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("deploy-dry-run-\(UUID().uuidString)")
@@ -138,7 +138,7 @@ struct CLIDriftTests {
                 if let flag = arguments.firstIndex(of: "--monitor"), flag + 1 < arguments.count { arguments[flag + 1] = local.path }
             }
             ran += 1
-            let result = try runAssay(arguments, environment: environment, timeout: .seconds(60))
+            let result = try await runAssay(arguments, environment: environment, timeout: .seconds(60))
             let reachedConnection = result.stderr.contains("could not connect")
             if result.timedOut || result.status == 0 || result.status == 64 || !reachedConnection {
                 problems.append("""

@@ -52,7 +52,7 @@ struct CLIHelp: Sendable {
 
     /// Runs `assay <subcommand> --help`.
     static func load(_ subcommand: [String]) throws -> CLIHelp {
-        let result = try runAssay(subcommand + ["--help"], environment: ["PATH": "/usr/bin:/bin", "COLUMNS": "80"], timeout: .seconds(30))
+        let result = try runProcessBlocking(try assayExecutable(), subcommand + ["--help"], environment: ["PATH": "/usr/bin:/bin", "COLUMNS": "80"], timeout: .seconds(30))
         guard result.status == 0, !result.stdout.isEmpty else {
             throw DeployTestError("`assay \(subcommand.joined(separator: " ")) --help` failed (status \(result.status)): \(result.stderr)")
         }

@@ -121,10 +121,10 @@ struct DocsTests {
         #expect(blocks.count >= 5, "expected SQL examples in docs/results.md and others; found \(blocks.count)")
         let psql = try findPSQL()
         try await TestDatabase.withTemporary(prefix: "assay_docs") { database in
-            let migrated = try runAssay(["migrate", "--database-url", database.url], environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(120))
+            let migrated = try await runAssay(["migrate", "--database-url", database.url], environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(120))
             try #require(migrated.status == 0, "assay migrate failed: \(migrated.stderr)")
             for block in blocks {
-                let result = try runProcess(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.url, "-c", "BEGIN READ ONLY", "-c", block.text, "-c", "ROLLBACK"],
+                let result = try await runProcess(psql, ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.url, "-c", "BEGIN READ ONLY", "-c", block.text, "-c", "ROLLBACK"],
                                             environment: ["PATH": "/usr/bin:/bin", "PGCONNECT_TIMEOUT": "10"], timeout: .seconds(60))
                 #expect(result.status == 0, "\(block.file):\(block.line): the SQL example fails on a migrated database:\n\(result.stderr)")
             }

@@ -1,3 +1,4 @@
+import DedicatedThreads
 import Foundation
 import Testing
 
@@ -58,9 +59,19 @@ struct ProcessResult: Sendable {
 }
 
 /// Runs a program to completion (or `timeout`), capturing its output in files so that a
-/// full pipe can never block it.
+/// full pipe can never block it. The wait happens on a thread of its own, not on the
+/// cooperative pool (see `Process.exited()`).
 func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
-                timeout: Duration = .seconds(60)) throws -> ProcessResult {
+                timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+    try await runOnOwnThread(name: "run-process") {
+        try runProcessBlocking(executable, arguments, environment: environment, timeout: timeout)
+    }
+}
+
+/// ``runProcess(_:_:environment:timeout:)`` on the calling thread, for the one place that
+/// cannot await (a lazily loaded static).
+func runProcessBlocking(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                        timeout: Duration = .seconds(60)) throws -> ProcessResult {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -102,8 +113,8 @@ func runProcess(_ executable: URL, _ arguments: [String], environment: [String: 
 /// connection, with "could not connect".
 let refusingDatabaseURL = "postgres://assay@127.0.0.1:1/assay?connect_timeout=2"
 
-func runAssay(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) throws -> ProcessResult {
-    try runProcess(try assayExecutable(), arguments, environment: environment, timeout: timeout)
+func runAssay(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+    try await runProcess(try assayExecutable(), arguments, environment: environment, timeout: timeout)
 }
 
 /// `text` without the problems' common boilerplate, one per line, for failure messages.
