@@ -1,3 +1,4 @@
+import AssayTestSupport
 import Foundation
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 struct RunTestsScriptTests {
     /// Runs the script with `SWIFT` set to a stand-in whose body is `body`; returns the exit
     /// status and how many times the stand-in was called.
-    static func run(standIn body: String) throws -> (status: Int32, calls: Int) {
+    static func run(standIn body: String) async throws -> (status: Int32, calls: Int) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("run-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -26,29 +27,43 @@ struct RunTestsScriptTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        let status = await process.exited()
         let count = (try? String(contentsOf: calls, encoding: .utf8))?.split(separator: "\n").count ?? 0
-        return (process.terminationStatus, count)
+        return (status, count)
     }
 
     @Test("an abort by the mock broker's member_add assertion runs the suite once more, and its result counts")
-    func rerunsAfterTheMockBrokerAbort() throws {
+    func rerunsAfterTheMockBrokerAbort() async throws {
         let crash = #"echo "assayPackageTests.xctest: rdkafka_mock_cgrp.c:567: rd_kafka_mock_cgrp_member_add: Assertion \`!member->resp' failed." >&2; exit 134"#
-        let passesSecond = try Self.run(standIn: "if [ \"$n\" -eq 1 ]; then \(crash); fi; exit 0")
+        let passesSecond = try await Self.run(standIn: "if [ \"$n\" -eq 1 ]; then \(crash); fi; exit 0")
         #expect(passesSecond.status == 0)
         #expect(passesSecond.calls == 2)
-        let crashesTwice = try Self.run(standIn: crash)
+        let crashesTwice = try await Self.run(standIn: crash)
         #expect(crashesTwice.status != 0, "a second abort fails")
         #expect(crashesTwice.calls == 2, "only one rerun")
     }
 
     @Test("any other failure fails at once, without a rerun; a pass passes")
-    func otherFailuresAreNotRetried() throws {
-        let failed = try Self.run(standIn: #"echo "✘ Test run with 3 tests failed"; exit 1"#)
+    func otherFailuresAreNotRetried() async throws {
+        let failed = try await Self.run(standIn: #"echo "✘ Test run with 3 tests failed"; exit 1"#)
         #expect(failed.status == 1)
         #expect(failed.calls == 1)
-        let passed = try Self.run(standIn: "exit 0")
+        let passed = try await Self.run(standIn: "exit 0")
         #expect(passed.status == 0)
         #expect(passed.calls == 1)
+    }
+
+    @Test("a run that finished and failed is not rerun, though its output quotes the assertion from another process or test")
+    func quotedAbortsAreNotRetried() async throws {
+        // The chaos test reports a child `assay dev-broker` dying of the assertion (and survives it).
+        let childDied = #"echo "FAILED: the mock Kafka broker died, not an Assay replica: assay: rdkafka_mock_cgrp.c:567: rd_kafka_mock_cgrp_member_add: Assertion \`!member->resp' failed."; "#
+        let failed = try await Self.run(standIn: childDied + #"echo "✘ Test run with 603 tests in 123 suites failed after 230.430 seconds with 1 issue."; exit 1"#)
+        #expect(failed.status == 1)
+        #expect(failed.calls == 1, "a real failure was hidden by a rerun")
+        // The test process's own line, but the run went on to its end: a failure like any other.
+        let line = #"echo "assayPackageTests.xctest: rdkafka_mock_cgrp.c:567: rd_kafka_mock_cgrp_member_add: Assertion \`!member->resp' failed." >&2; "#
+        let finished = try await Self.run(standIn: line + #"echo "✘ Test run with 3 tests in 1 suite failed after 1.0 seconds with 1 issue."; exit 1"#)
+        #expect(finished.status == 1)
+        #expect(finished.calls == 1)
     }
 }
