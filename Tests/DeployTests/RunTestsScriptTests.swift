@@ -8,22 +8,25 @@ import Testing
 struct RunTestsScriptTests {
     /// Runs the script with `SWIFT` set to a stand-in whose body is `body`; returns the exit
     /// status and how many times the stand-in was called.
+    ///
+    /// The stand-in is `bash` reading a script named `test` in the working directory (the
+    /// script calls `"$SWIFT" test …`), so no file this process just wrote is executed: a
+    /// child forked by another test while the file was open for writing keeps a descriptor to
+    /// it, and exec then fails with ETXTBSY (status 126; seen in a fresh-clone run).
     static func run(standIn body: String) async throws -> (status: Int32, calls: Int) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("run-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let standIn = folder.appendingPathComponent("swift")
         let calls = folder.appendingPathComponent("calls")
         try """
-            #!/usr/bin/env bash
             echo call >> '\(calls.path)'
             n=$(wc -l < '\(calls.path)')
             \(body)
-            """.write(to: standIn, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: standIn.path)
+            """.write(to: folder.appendingPathComponent("test"), atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = Repository.url("scripts/run-tests.sh")
-        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT": standIn.path]) { $1 }
+        process.currentDirectoryURL = folder
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT": "/bin/bash"]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
