@@ -231,7 +231,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaTests",
-            dependencies: ["Kafka"]
+            dependencies: ["AssayTestSupport", "Kafka"]
         ),
         .testTarget(
             name: "PostgresTests",

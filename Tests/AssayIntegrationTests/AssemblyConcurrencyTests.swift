@@ -1,6 +1,7 @@
 import AssayCore
 import AssayOTLP
 import AssayStore
+import AssayTestSupport
 import Foundation
 import Postgres
 import Synchronization
@@ -92,7 +93,7 @@ struct AssemblyConcurrencyTests {
 
     /// Polls `condition` until it holds, for at most 30 s.
     private func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        let deadline = ContinuousClock.now.advanced(by: waitGuard)
         while try await !condition() {
             guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what)") }
             try await Task.sleep(for: .milliseconds(10))

@@ -1,3 +1,4 @@
+import AssayTestSupport
 import AssayStore
 import Foundation
 import Kafka
@@ -28,7 +29,7 @@ struct StartingOffsetsTests {
             try await env.pool.withConnection { connection in
                 _ = try connection.query("SELECT pg_terminate_backend($1::int)", [.text(String(backend))])
             }
-            let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+            let deadline = ContinuousClock.now.advanced(by: waitGuard)
             while try await env.pool.withConnection({ connection in
                 try connection.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", [.text(String(backend))])[0].int(0)
             }) > 0 {

@@ -1,3 +1,4 @@
+import AssayTestSupport
 import Foundation
 import Kafka
 import Synchronization
@@ -24,19 +25,6 @@ final class CommittingListener: ConsumerRebalanceListener, @unchecked Sendable {
     }
 
     var revocationCount: Int { lock.withLock { revocations } }
-}
-
-/// Whether `body` finished before `limit` passed. A guard that turns a hang into a failure,
-/// not a measurement: `limit` is far above what the call needs when it works.
-func finishes(within limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
-    let resumed = Mutex(false)
-    return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-        let resumeOnce: @Sendable (Bool) -> Void = { value in
-            if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: value) }
-        }
-        Task { await body(); resumeOnce(true) }
-        Task { try? await Task.sleep(for: limit); resumeOnce(false) }
-    }
 }
 
 @Suite("Kafka wrapper with the brokers down")

@@ -1,3 +1,4 @@
+import AssayTestSupport
 import Foundation
 import Kafka
 import Logging
@@ -167,7 +168,7 @@ struct KafkaWrapperTests {
                                          listener: FixedOffsetsListener([p0: .exact(10), p1: .beginning]), logger: testLogger)
         try await consumer.subscribe(topics: ["t"])
         var lags: [TopicPartition: Int64?] = [:]
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        let deadline = ContinuousClock.now.advanced(by: waitGuard)
         // Poll until both partitions have a known lag (the first fetch caches the watermarks).
         while ContinuousClock.now < deadline {
             let batch = try await consumer.poll(maxMessages: 100, timeout: .milliseconds(100))
@@ -206,7 +207,7 @@ struct KafkaWrapperTests {
         let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: "g4"), listener: FixedOffsetsListener([p0: .exact(1000)]), logger: testLogger)
         try await consumer.subscribe(topics: ["t"])
         var reset: (TopicPartition, Int64)?
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        let deadline = ContinuousClock.now.advanced(by: waitGuard)
         while reset == nil && ContinuousClock.now < deadline {
             let batch = try await consumer.poll(maxMessages: 100, timeout: .milliseconds(200))
             #expect(batch.messages.isEmpty)
@@ -228,9 +229,9 @@ struct KafkaWrapperTests {
         let second = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: "g5"), listener: FixedOffsetsListener(), logger: testLogger)
         try await first.subscribe(topics: ["t"])
         try await second.subscribe(topics: ["t"])
-        // A guard, not a speed goal: alone this test takes about 5 s, inside the whole suite on
-        // 2 cores 66–95 s, and once its wait for the split ran past an earlier 40 s bound.
-        let deadline = ContinuousClock.now.advanced(by: .seconds(180))
+        // Alone this test takes about 5 s, inside the whole suite on 2 cores 66–109 s, and once
+        // its wait for the split ran past an earlier 40 s bound.
+        let deadline = ContinuousClock.now.advanced(by: waitGuard)
         var a: Set<TopicPartition> = []
         var b: Set<TopicPartition> = []
         while ContinuousClock.now < deadline {
@@ -276,7 +277,7 @@ struct KafkaWrapperTests {
         let consumer = try KafkaConsumer(configuration: consumerConfiguration(cluster, group: "g-rewind"), listener: FixedOffsetsListener(), logger: testLogger)
         try await consumer.subscribe(topics: ["t"])
         var first: [ConsumerMessage] = []
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        let deadline = ContinuousClock.now.advanced(by: waitGuard)
         while first.count < 3 && ContinuousClock.now < deadline {
             first += try await consumer.poll(maxMessages: 3 - first.count, timeout: .milliseconds(200)).messages
         }
@@ -306,7 +307,7 @@ struct KafkaWrapperTests {
         try await consumer.pauseNewAssignments(true)
         try await consumer.subscribe(topics: ["t"])
         var delivered: [ConsumerMessage] = []
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        let deadline = ContinuousClock.now.advanced(by: waitGuard)
         while try await consumer.assignment().isEmpty, ContinuousClock.now < deadline {
             delivered += try await consumer.poll(maxMessages: 100, timeout: .milliseconds(200)).messages
         }

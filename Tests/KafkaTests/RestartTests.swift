@@ -1,3 +1,4 @@
+import AssayTestSupport
 import Foundation
 @testable import Kafka
 import Testing
@@ -30,7 +31,7 @@ struct RestartTests {
 
         // The first reset: the group has committed nothing, so the partition has no position.
         var firstReset: (TopicPartition, Int64)?
-        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        let deadline = ContinuousClock.now.advanced(by: waitGuard)
         while firstReset == nil && ContinuousClock.now < deadline {
             let batch = try await consumer.poll(maxMessages: 100, timeout: .milliseconds(200))
             #expect(batch.messages.isEmpty)
