@@ -7,7 +7,7 @@ extension Process {
     ///
     /// Tests start children that run for seconds (a replica until it crashes, one shutting down
     /// after SIGTERM); `waitUntilExit()` called from a test's task would hold a pool thread that
-    /// long, and on a 2-core machine two such waits stall every other test in the process.
+    /// long, and on a 2-core machine two such waits at once would stall every other task.
     public func exited() async -> Int32 {
         await runOnOwnThread(name: "wait-for-child") { [self] in
             waitUntilExit()

@@ -19,6 +19,6 @@ public func finishes(within limit: Duration, _ body: @escaping @Sendable () asyn
 }
 
 /// How long a test's wait-until loop may run before it gives up: a guard, not a speed goal.
-/// The loops end as soon as their condition holds; inside the whole suite on 2 cores, a wait
-/// that takes 1 s alone has taken over a minute (see ``finishes(within:_:)``).
+/// The loops end as soon as their condition holds; inside the whole suite on 2 cores, tests
+/// that take 0.5-5 s alone have taken over a minute (see ``finishes(within:_:)``).
 public let waitGuard: Duration = .seconds(180)

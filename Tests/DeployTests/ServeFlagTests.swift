@@ -7,7 +7,7 @@ import Testing
 struct ServeFlagTests {
     static func serve(_ extra: [String]) async throws -> ProcessResult {
         try await runAssay(["serve", "--brokers", "127.0.0.1:1", "--database-url", refusingDatabaseURL] + extra,
-                     environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
+                           environment: ["PATH": "/usr/bin:/bin"], timeout: .seconds(60))
     }
 
     @Test("--decode-threads outside 1...64 is refused with a usage error, before connecting", arguments: ["0", "65", "-1"])
