@@ -166,6 +166,13 @@ public struct AssayMetrics: Sendable {
         counter(.outboxPublished, []).increment(by: count)
     }
 
+    // MARK: - Process
+
+    /// How late one wake-up of the scheduling probe was (zero or more).
+    public func taskSchedulingDelay(_ delay: Duration) {
+        timer(.taskSchedulingDelay, []).recordNanoseconds(max(delay, .zero).wholeNanoseconds)
+    }
+
     // MARK: - Instruments
 
     private func dimensions(_ family: MetricFamily, _ values: [String]) -> [(String, String)] {

@@ -35,6 +35,9 @@ public enum MetricFamily: String, CaseIterable, Sendable {
     case outboxBacklog = "assay_outbox_backlog_messages"
     case outboxPublished = "assay_outbox_published_total"
 
+    // The process (SchedulingDelayProbe).
+    case taskSchedulingDelay = "assay_task_scheduling_delay_seconds"
+
     /// The Prometheus metric type.
     public enum Kind: String, Sendable {
         case counter
@@ -48,7 +51,7 @@ public enum MetricFamily: String, CaseIterable, Sendable {
     public var kind: Kind {
         switch self {
         case .consumerLag, .configVersion, .outboxBacklog: return .gauge
-        case .batchWriteDuration, .judgeCallDuration: return .histogram
+        case .batchWriteDuration, .judgeCallDuration, .taskSchedulingDelay: return .histogram
         default: return .counter
         }
     }
@@ -59,7 +62,7 @@ public enum MetricFamily: String, CaseIterable, Sendable {
         case .messagesConsumed, .tracesStored, .consumerLag: return ["topic", "partition"]
         case .deadLetters: return ["topic", "reason"]
         case .messagesAlreadyDurable, .batchWriteRetries, .retentionLostMessages, .batchWriteDuration: return ["topic"]
-        case .windowsClosed, .configVersion, .outboxBacklog, .outboxPublished: return []
+        case .windowsClosed, .configVersion, .outboxBacklog, .outboxPublished, .taskSchedulingDelay: return []
         case .assessments: return ["scorer", "outcome"]
         case .windowTracesScored, .windowTracesPassed, .regressionAlerts: return ["scorer"]
         case .judgeCalls, .judgeErrors, .judgeCallDuration, .judgeCacheHits, .judgeBudgetSkips: return ["judge", "scorer_kind"]
@@ -114,6 +117,8 @@ public enum MetricFamily: String, CaseIterable, Sendable {
             return "Outbox messages (assessments, window summaries, alerts) not yet published to Kafka."
         case .outboxPublished:
             return "Outbox messages published to the assessments topic."
+        case .taskSchedulingDelay:
+            return "How late a task woke from a short sleep: how long ready work waited for a thread of the Swift concurrency pool. Judge deadlines, lease renewals and HTTP replies wait as long."
         }
     }
 
@@ -126,6 +131,9 @@ public enum MetricFamily: String, CaseIterable, Sendable {
         case .judgeCallDuration:
             return [.milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
                     .seconds(2), .seconds(5), .seconds(10), .seconds(20), .seconds(30), .seconds(60)]
+        case .taskSchedulingDelay:
+            return [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+                    .milliseconds(500), .seconds(1), .seconds(5), .seconds(10), .seconds(30)]
         default:
             return []
         }

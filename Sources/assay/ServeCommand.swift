@@ -224,7 +224,10 @@ struct ServeCommand: AsyncParsableCommand {
             lagProvider: { await ingest.consumerLag() },
             metricsText: AssayMetrics.prometheusText)
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: ingest), .init(service: scoring), .init(service: outbox), .init(service: admin)],
+            services: [
+                .init(service: ingest), .init(service: scoring), .init(service: outbox), .init(service: admin),
+                .init(service: SchedulingDelayService(probe: SchedulingDelayProbe())),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(shutdownDeadlineSeconds)
@@ -238,5 +241,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         await pool.shutdown()
         logger.info("stopped", metadata: ["traces.stored": "\(ingest.currentStatistics.tracesInserted)"])
+    }
+}
+
+/// ``SchedulingDelayProbe`` as a service: it measures until graceful shutdown begins.
+struct SchedulingDelayService: Service {
+    let probe: SchedulingDelayProbe
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await probe.run() }
     }
 }

@@ -31,6 +31,7 @@ func exerciseEveryFamily(_ metrics: AssayMetrics) {
     metrics.judgeBudgetSkip(judge: "openai:gpt-4o-mini", scorerKind: "safety")
     metrics.outboxBacklog(17)
     metrics.outboxPublished(count: 11)
+    metrics.taskSchedulingDelay(.milliseconds(3))
 }
 
 @Suite("Metric catalog")
