@@ -118,7 +118,7 @@ public enum MetricFamily: String, CaseIterable, Sendable {
         case .outboxPublished:
             return "Outbox messages published to the assessments topic."
         case .taskSchedulingDelay:
-            return "How late a task woke from a short sleep: how long ready work waited for a thread of the Swift concurrency pool. Judge deadlines, lease renewals and HTTP replies wait as long."
+            return "How late a task woke from a short sleep: how long ready work waited for a thread of the Swift concurrency pool. Judge deadlines and lease renewals wait as long."
         }
     }
 

@@ -3,8 +3,7 @@
 /// much later than asked it woke.
 ///
 /// Every task of a replica shares that pool (as many threads as the machine has cores): ingest's
-/// decoding, scoring, the HTTP server, and every timer (a judge attempt's deadline, a scoring
-/// lease's renewal). When CPU-bound work keeps the threads busy, a timer that has fired waits
+/// decoding, scoring, and every timer (a judge attempt's deadline, a scoring lease's renewal). When CPU-bound work keeps the threads busy, a timer that has fired waits
 /// for one, and so does everything else that became ready. The test suite showed how far this
 /// can go (a 250 ms judge deadline fired after 32 s, with 604 tests sharing two threads); this
 /// probe shows it in production.
