@@ -108,6 +108,7 @@ struct ObservabilityFilesTests {
         #expect(mentions("AssayDeadLetterRateHigh", .deadLetters))
         #expect(mentions("AssayPassRateRegression", .regressionAlerts))
         #expect(mentions("AssayPassRateDropVsBaseline", .windowTracesPassed))
+        #expect(mentions("AssayTaskSchedulingDelayHigh", .taskSchedulingDelay))
         _ = families(of: metricNames(in: text), file: "alerts.yaml")
     }
 
