@@ -36,6 +36,55 @@ struct DecoderTests {
         }
     }
 
+    /// `wireFormat(contentType:)` as it was written with String operations (trim, then
+    /// `lowercased()`), kept as the reference for the byte-wise version.
+    private static func referenceWireFormat(_ contentType: String) -> OTLPWireFormat? {
+        let trimmed = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        var scalars = Substring(trimmed).unicodeScalars[...]
+        while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
+        while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
+        let mediaType = String(String.UnicodeScalarView(scalars)).lowercased()
+        switch mediaType {
+        case "application/x-protobuf", "application/protobuf", "application/vnd.google.protobuf", "application/x-google-protobuf":
+            return .protobuf
+        case "application/json", "text/json":
+            return .json
+        default:
+            return mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json") ? .json : nil
+        }
+    }
+
+    @Test func contentTypeMatchesTheStringReference() {
+        let names = ["application/x-protobuf", "application/protobuf", "application/vnd.google.protobuf", "application/x-google-protobuf",
+                     "application/json", "text/json", "application/otlp+json", "application/+json", "application/json+", "application/jsonx",
+                     "text/plain", "application/octet-stream", "", "json", "+json", "application/", "text/json+json",
+                     "applicatión/json", "application/x-protobu\u{212A}", "application/ｊson"]
+        let cases: [(String) -> String] = [
+            { $0 }, { $0.uppercased() },
+            { String($0.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element }) },
+        ]
+        let pads = ["", " ", "\t", " \t ", "\n"]
+        let parameters = ["", ";", "; charset=utf-8", " ;proto=opentelemetry", ";application/json"]
+        var checked = 0
+        for name in names {
+            for spelling in cases {
+                for before in pads {
+                    for after in pads {
+                        for parameter in parameters {
+                            let value = before + spelling(name) + after + parameter
+                            #expect(OTLPDecoder.wireFormat(contentType: value) == Self.referenceWireFormat(value), "\(value.debugDescription)")
+                            checked += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked == names.count * 3 * 25 * parameters.count)
+        // Both read the same values as before the change.
+        #expect(OTLPDecoder.wireFormat(contentType: " APPLICATION/OTLP+JSON\t; charset=utf-8") == .json)
+        #expect(OTLPDecoder.wireFormat(contentType: "\napplication/json") == nil)
+    }
+
     @Test func contentTypeSelectsTheFormat() throws {
         let message = try #require(try Fixtures.otlpMessages().first)
         #expect(OTLPDecoder.wireFormat(contentType: "application/x-protobuf") == .protobuf)
