@@ -233,14 +233,19 @@ public struct IngestStore: Sendable {
 
             func isNew(_ source: SourcePosition) -> Bool { source.offset >= stored[source.partition, default: Int64.min] }
             // Usually nothing is durable yet: then the batch's own array, not a copy of each trace.
-            let allNew = batch.traces.indices.allSatisfy { isNew(batch.traces[$0].source) }
+            // The traces are read in place here and below: a subscript or a loop over the array
+            // copies each trace, a retain and a release per field (perf: about 2% of the replica).
+            let allNew = batch.traces.withUnsafeBufferPointer { items in items.indices.allSatisfy { isNew(items[$0].source) } }
             let traces = allNew ? batch.traces : batch.traces.filter { isNew($0.source) }
             let fragments = batch.fragments.filter { isNew($0.source) }
             let deadLetters = batch.deadLetters.filter { isNew($0.source) }
             result.alreadyDurable = (batch.traces.count - traces.count) + (batch.deadLetters.count - deadLetters.count)
                 + Set(batch.fragments.map(\.source)).subtracting(fragments.map(\.source)).count
 
-            try advanceWatermarks(traces.map { ($0.source.partition, $0.trace.requestTimeNanos) }
+            let traceTimes = traces.withUnsafeBufferPointer { items in
+                items.indices.map { (items[$0].source.partition, items[$0].trace.requestTimeNanos) }
+            }
+            try advanceWatermarks(traceTimes
                 + fragments.compactMap { item in item.fragment.earliestStartTimeNanos.map { (item.source.partition, $0) } }, on: connection)
             if !traces.isEmpty {
                 // Pre-encoded rows describe the whole batch: usable only when nothing was skipped.
@@ -421,14 +426,16 @@ public struct IngestStore: Sendable {
         occurrences.reserveCapacity(traces.count)
         var uniqueIndices: [Int] = []
         uniqueIndices.reserveCapacity(traces.count)
-        for index in traces.indices {
-            let traceID = traces[index].trace.traceID
-            if let first = firstIndex[traceID] {
-                occurrences[first] += 1
-            } else {
-                firstIndex[traceID] = uniqueIndices.count
-                uniqueIndices.append(index)
-                occurrences.append(1)
+        traces.withUnsafeBufferPointer { items in
+            for index in items.indices {
+                let traceID = items[index].trace.traceID
+                if let first = firstIndex[traceID] {
+                    occurrences[first] += 1
+                } else {
+                    firstIndex[traceID] = uniqueIndices.count
+                    uniqueIndices.append(index)
+                    occurrences.append(1)
+                }
             }
         }
         // Without repeats (the usual case) the list itself, not a copy of each trace.
