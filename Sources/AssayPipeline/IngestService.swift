@@ -850,11 +850,8 @@ final class IngestMetrics: Sendable {
         let written = Set(result.nextOffsets.keys)
         if result.alreadyDurable == 0 {
             var perPartition: [Int32: Int] = [:]
-            // In place: a loop over the array would copy each trace (a retain and release per field).
-            batch.traces.withUnsafeBufferPointer { items in
-                for index in items.indices where written.contains(items[index].source.partition) {
-                    perPartition[items[index].source.partition.partition, default: 0] += 1
-                }
+            for item in batch.traces where written.contains(item.source.partition) {
+                perPartition[item.source.partition.partition, default: 0] += 1
             }
             for source in Set(batch.fragments.map(\.source)) where written.contains(source.partition) {
                 perPartition[source.partition.partition, default: 0] += 1
