@@ -110,8 +110,8 @@ public enum OTLPDecoder {
     ///
     /// The media type (before any `;`, without spaces and tabs around it) is compared as
     /// ASCII, case-insensitively, on the UTF-8 bytes: this runs for every consumed message,
-    /// and trimming into a new string and `lowercased()` allocated twice each time (about 2%
-    /// of an ingest replica's CPU under perf). Media types are ASCII tokens (RFC 9110), so a
+    /// and trimming into a new string and `lowercased()` allocated each time (about 2% of an
+    /// ingest replica's CPU under perf). Media types are ASCII tokens (RFC 9110), so a
     /// name with other bytes matches none.
     public static func wireFormat(contentType: String) -> OTLPWireFormat? {
         let utf8 = contentType.utf8
