@@ -46,6 +46,23 @@ struct RunTestsScriptTests {
         #expect(crashesTwice.calls == 2, "only one rerun")
     }
 
+    @Test("an abort by the mock broker's listener assertion (taking a broker down) also runs the suite once more")
+    func rerunsAfterTheListenerAbort() async throws {
+        // The line as a fresh-clone run printed it.
+        let crash = #"echo "assayPackageTests.xctest: rdkafka_mock.c:2100: rd_kafka_mock_broker_cmd: Assertion \`mrkb->listen_s != -1 || !*\"Failed to-create mock broker listener\"' failed." >&2; exit 134"#
+        let passesSecond = try await Self.run(standIn: "if [ \"$n\" -eq 1 ]; then \(crash); fi; exit 0")
+        #expect(passesSecond.status == 0)
+        #expect(passesSecond.calls == 2)
+        let failsSecond = try await Self.run(standIn: "if [ \"$n\" -eq 1 ]; then \(crash); fi; echo \"✘ Test run with 3 tests failed\"; exit 1")
+        #expect(failsSecond.status == 1, "the rerun's failure counts")
+        #expect(failsSecond.calls == 2)
+        // Another assertion of the same file is not one of the two.
+        let other = #"echo "assayPackageTests.xctest: rdkafka_mock.c:999: rd_kafka_mock_partition_log_append: Assertion \`x' failed." >&2; exit 134"#
+        let notRetried = try await Self.run(standIn: other)
+        #expect(notRetried.status != 0)
+        #expect(notRetried.calls == 1)
+    }
+
     @Test("any other failure fails at once, without a rerun; a pass passes")
     func otherFailuresAreNotRetried() async throws {
         let failed = try await Self.run(standIn: #"echo "✘ Test run with 3 tests failed"; exit 1"#)
