@@ -451,11 +451,7 @@ public final class ScoringService: Service, Sendable {
             if chunks == 0 { try await shareJudgeBudget(judge, windowStartNanos: window.startNanos) }
             let sampledIDs = rows.filter { Sampler.isSampled(rho: $0.rho, rate: maximumRate) }.map(\.traceID)
             let closedAt = window.closedAtMicros
-            // Only the span payloads some scorer reads (most of a trace's bytes are in the others).
-            let payloads = chunkScorer.scorers.map(\.spanPayloads).max() ?? .all
-            let loaded = try await pool.withConnection {
-                try TraceReader.load(traceIDs: sampledIDs, windowClosedAtMicros: closedAt, payloads: payloads, on: $0)
-            }
+            let loaded = try await pool.withConnection { try TraceReader.load(traceIDs: sampledIDs, windowClosedAtMicros: closedAt, on: $0) }
             let traces = Dictionary(uniqueKeysWithValues: loaded.map { ($0.trace.traceID, $0.trace) })
             let chunk = try await chunkScorer.score(rows.map { ChunkScorer.Row(traceID: $0.traceID, rho: $0.rho, late: $0.late, trace: traces[$0.traceID]) },
                                                     selected: &selected) { ids in

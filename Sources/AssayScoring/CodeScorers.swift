@@ -20,10 +20,6 @@ extension CodeScorer {
     public var sourceType: AssessmentSourceType { .code }
     /// `assay/code/<kind>@<version>`, e.g. `assay/code/latency@1`.
     public var sourceID: String { "assay/code/\(kind.rawValue)@\(version)" }
-    /// The code scorers read payloads only through ``TraceText`` (the root's request and
-    /// response); a test compares every kind's outcomes with and without the other payloads.
-    /// A code scorer that reads other spans' inputs or outputs must say `.all`.
-    public var spanPayloads: SpanPayloads { .rootAndRetrievers }
 
     /// ``evaluate(_:)`` as the only outcome.
     public func score(_ trace: Trace, context: ScoringContext) async -> [ScorerOutcome] {

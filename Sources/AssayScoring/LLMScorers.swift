@@ -35,10 +35,6 @@ extension LLMJudgeScorer {
     public var sourceType: AssessmentSourceType { .llmJudge }
     /// The judge's source id.
     public var sourceID: String { judge.sourceID }
-    /// The judges read payloads only through ``TraceText`` (the root's request and response,
-    /// retrievers' documents); a test compares every kind's outcomes with and without the
-    /// other payloads. A judge that reads other spans' inputs or outputs must say `.all`.
-    public var spanPayloads: SpanPayloads { .rootAndRetrievers }
 }
 
 // MARK: - relevance_to_query

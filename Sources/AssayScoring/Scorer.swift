@@ -23,14 +23,6 @@ public protocol Scorer: Sendable {
     /// Scores one trace. Code scorers return exactly one outcome; judges may return one per span
     /// or chunk plus aggregates. Never throws: failures are ``ScorerResult/error(code:message:)``.
     func score(_ trace: Trace, context: ScoringContext) async -> [ScorerOutcome]
-
-    /// Which spans' inputs and outputs the scorer reads; scoring loads no others. `.all`
-    /// unless a scorer says less.
-    var spanPayloads: SpanPayloads { get }
-}
-
-extension Scorer {
-    public var spanPayloads: SpanPayloads { .all }
 }
 
 /// Where a scoring call happens, for judges that keep per-window budgets.

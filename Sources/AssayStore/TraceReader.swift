@@ -14,12 +14,10 @@ public enum TraceReader {
 
     /// Loads the traces with these ids (missing ids are skipped), each with all its spans.
     /// `closedAt` is the window's close time as epoch microseconds, for the late flag.
-    /// `payloads` says which spans keep their inputs and outputs (see ``SpanPayloads``).
-    public static func load(traceIDs: [String], windowClosedAtMicros: Int64, payloads: SpanPayloads = .all,
-                            on connection: PostgresConnection) throws -> [StoredTrace] {
+    public static func load(traceIDs: [String], windowClosedAtMicros: Int64, on connection: PostgresConnection) throws -> [StoredTrace] {
         guard !traceIDs.isEmpty else { return [] }
         let ids = PostgresArray.text(traceIDs)
-        let spansByTrace = try loadSpans(traceIDs: traceIDs, payloads: payloads, on: connection)
+        let spansByTrace = try loadSpans(traceIDs: traceIDs, on: connection)
         // OTLP traces are rebuilt from all their spans: spans that arrived after the traces row
         // count, and the root's request/response are lifted from its children as at assembly.
         var resources: [String: [String: JSONValue]] = [:]
@@ -59,39 +57,16 @@ public enum TraceReader {
         return result
     }
 
-    /// The stored spans of these traces, in start order; `payloads` says which keep their
-    /// inputs and outputs (the others come back as nil, not read from the table).
-    public static func loadSpans(traceIDs: [String], payloads: SpanPayloads = .all, on connection: PostgresConnection) throws -> [String: [Span]] {
+    /// The stored spans of these traces, in start order.
+    public static func loadSpans(traceIDs: [String], on connection: PostgresConnection) throws -> [String: [Span]] {
         guard !traceIDs.isEmpty else { return [:] }
         var spansByTrace: [String: [Span]] = [:]
-        let rows: PostgresRows
-        switch payloads {
-        case .all:
-            rows = try connection.query(
-                """
-                SELECT trace_id, span_id, parent_span_id, name, span_type, start_time_ns, end_time_ns, status_code,
-                       status_message, inputs::text, outputs::text, attributes::text, events::text
-                FROM spans WHERE trace_id = ANY($1::text[]) ORDER BY trace_id, start_time_ns, span_id
-                """, [.text(PostgresArray.text(traceIDs))])
-        case .rootAndRetrievers:
-            // The rule of SpanPayloads.keepsPayload: a span without a stored trace row, or with
-            // no type, keeps its payload.
-            rows = try connection.query(
-                """
-                SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.span_type, s.start_time_ns, s.end_time_ns, s.status_code,
-                       s.status_message,
-                       CASE WHEN s.parent_span_id IS NOT NULL AND s.span_type = ANY($2::text[]) AND t.format = ANY($3::text[])
-                            THEN NULL ELSE s.inputs::text END,
-                       CASE WHEN s.parent_span_id IS NOT NULL AND s.span_type = ANY($2::text[]) AND t.format = ANY($3::text[])
-                            THEN NULL ELSE s.outputs::text END,
-                       s.attributes::text, s.events::text
-                FROM spans s LEFT JOIN traces t ON t.trace_id = s.trace_id
-                WHERE s.trace_id = ANY($1::text[]) ORDER BY s.trace_id, s.start_time_ns, s.span_id
-                """,
-                [.text(PostgresArray.text(traceIDs)), .text(PostgresArray.text(SpanPayloads.typesWithoutScoredPayload)),
-                 .text(PostgresArray.text(SpanPayloads.formatsWithoutLiftedPayloads.map(\.rawValue)))])
-        }
-        for row in rows {
+        for row in try connection.query(
+            """
+            SELECT trace_id, span_id, parent_span_id, name, span_type, start_time_ns, end_time_ns, status_code,
+                   status_message, inputs::text, outputs::text, attributes::text, events::text
+            FROM spans WHERE trace_id = ANY($1::text[]) ORDER BY trace_id, start_time_ns, span_id
+            """, [.text(PostgresArray.text(traceIDs))]) {
             let span = Span(
                 spanID: try row.string(1),
                 parentSpanID: try row.optionalString(2),
