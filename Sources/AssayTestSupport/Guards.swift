@@ -8,13 +8,23 @@ import Synchronization
 /// run's log showed a judge's 250 ms attempt deadline fire after 32 s, and a 10 ms retry delay
 /// take 3 s.
 public func finishes(within limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+    await value(within: limit, body) != nil
+}
+
+/// What `body` returned, or nil when `limit` passed first (``finishes(within:_:)`` for a call
+/// whose result the test checks). `body` is not cancelled at the limit: a hung call stays hung.
+public func value<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
     let resumed = Mutex(false)
-    return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-        let resumeOnce: @Sendable (Bool) -> Void = { value in
+    return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+        let resumeOnce: @Sendable (T?) -> Void = { value in
             if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: value) }
         }
-        Task { await body(); resumeOnce(true) }
-        Task { try? await Task.sleep(for: limit); resumeOnce(false) }
+        let timer = Task { try? await Task.sleep(for: limit); resumeOnce(nil) }
+        Task {
+            let result = await body()
+            resumeOnce(result)
+            timer.cancel()  // after resuming: the cancelled sleep's resumeOnce(nil) is then a no-op
+        }
     }
 }
 

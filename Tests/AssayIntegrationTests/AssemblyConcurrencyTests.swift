@@ -91,7 +91,7 @@ struct AssemblyConcurrencyTests {
         }
     }
 
-    /// Polls `condition` until it holds, for at most 30 s.
+    /// Polls `condition` until it holds, for at most ``waitGuard``.
     private func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now.advanced(by: waitGuard)
         while try await !condition() {

@@ -4,7 +4,6 @@ import AssayCore
 import AssayScoring
 import AssayTestSupport
 import Logging
-import Synchronization
 import Testing
 
 @testable import AssayJudgeHTTP
@@ -103,18 +102,13 @@ struct OpenAIJudgeTests {
         let server = try LoopbackHTTPServer { _ in yesReply(delay: .seconds(3600)) }
         defer { server.stop() }
         let judge = try makeJudge(server, requestTimeout: .milliseconds(250), maxAttempts: 2)
-        let outcome = Mutex<Result<JudgeVerdict, JudgeFailure>?>(nil)
 
         // Returning at all is the check: an attempt that waited for the server's answer would
         // still be waiting. The bound is a guard far above the 46-65 s this took inside the
         // whole suite on 2 cores, where timers fire late (see `finishes(within:_:)`).
-        let returned = await finishes(within: .seconds(300)) {
-            let result = await judge.judge(sampleRequest(), context: ScoringContext())
-            outcome.withLock { $0 = result }
-        }
+        let returned = await value(within: .seconds(300)) { await judge.judge(sampleRequest(), context: ScoringContext()) }
 
-        #expect(returned, "the judge waited for the server's answer instead of its own deadline")
-        let result = try #require(outcome.withLock { $0 })
+        let result = try #require(returned, "the judge waited for the server's answer instead of its own deadline")
         #expect(failureCode(result) == "JUDGE_TIMEOUT")
         #expect(server.requestCount == 2)
         #expect(judge.statistics.retries == 1)
@@ -254,14 +248,9 @@ struct OpenAIJudgeTests {
         task.cancel()
         // A guard, not a measurement: without the cancellation the call would wait for the
         // server (an hour) or its own timeout (50 minutes).
-        let outcome = Mutex<Result<JudgeVerdict, JudgeFailure>?>(nil)
-        let returned = await finishes(within: .seconds(300)) {
-            let result = await task.value
-            outcome.withLock { $0 = result }
-        }
+        let returned = await value(within: .seconds(300)) { await task.value }
 
-        #expect(returned, "the call went on after its cancellation")
-        let result = try #require(outcome.withLock { $0 })
+        let result = try #require(returned, "the call went on after its cancellation")
         #expect(failureCode(result) == "JUDGE_CANCELLED")
         #expect(server.requestCount == 1)
     }

@@ -6,7 +6,7 @@ import Testing
 @Suite("Scheduling delay probe")
 struct SchedulingDelayProbeTests {
     @Test("each wake-up records how much later than its interval it came, never less than zero")
-    func recordsLateness() throws {
+    func recordsLateness() {
         let base = ContinuousClock.now
         #expect(SchedulingDelayProbe.delay(asleep: base, awake: base.advanced(by: .milliseconds(700)), interval: .milliseconds(500)) == .milliseconds(200))
         #expect(SchedulingDelayProbe.delay(asleep: base, awake: base.advanced(by: .milliseconds(500)), interval: .milliseconds(500)) == .zero)
